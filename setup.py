@@ -1,0 +1,36 @@
+"""Installs the Humanoid-GPT core (``humanoid_gpt`` from source/), the Isaac Lab task package (``humanoid_gpt_tasks``
+from tasks/) and the native MuJoCo harness (``humanoid_gpt_sim2sim`` from sim2sim/)."""
+
+from pathlib import Path
+
+import tomllib
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+EXTENSION = tomllib.loads((ROOT / "extension.toml").read_text())["package"]
+
+
+def requirements(name: str) -> list[str]:
+    lines = (ROOT / "requirements" / name).read_text().splitlines()
+    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+
+
+# Top-level folders laid out as the design card wants them, each installed under a distinct package name.
+PACKAGE_DIRS = {"humanoid_gpt": "source/humanoid_gpt", "humanoid_gpt_tasks": "tasks", "humanoid_gpt_sim2sim": "sim2sim"}
+packages = []
+for name, folder in PACKAGE_DIRS.items():
+    packages.append(name)
+    packages += [f"{name}.{sub}" for sub in find_packages(folder)]
+
+setup(
+    name="humanoid-gpt",
+    version=EXTENSION["version"],
+    description=EXTENSION["description"],
+    python_requires=">=3.11",
+    packages=packages,
+    package_dir=PACKAGE_DIRS,
+    package_data={"humanoid_gpt": ["data/*.json", "data/*.sha256"]},
+    install_requires=["torch>=2.13,<2.15", *requirements("base.txt")],
+    extras_require={"isaaclab": requirements("isaaclab.txt")},
+    entry_points={"console_scripts": ["hgpt = humanoid_gpt.cli:main"]},
+)

@@ -1,0 +1,1 @@
+"""Native MuJoCo harness (sim2sim) for Humanoid-GPT."""

@@ -1,0 +1,1 @@
+"""Humanoid-GPT core: simulator-agnostic robot, motion data, kinematics and learning code."""

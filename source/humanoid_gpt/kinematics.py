@@ -1,0 +1,80 @@
+"""Forward kinematics of the G1 with MuJoCo: every body's pose and velocity for every frame of a clip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.robot.g1 import G1
+
+
+@dataclass
+class BodyStates:
+    """Per-frame world-frame states of bodies: ``pos`` (T, B, 3), ``quat`` (T, B, 4) w-first, ``lin_vel`` and
+    ``ang_vel`` (T, B, 3) at each body frame's origin. ``names`` (B,) in the same order."""
+
+    names: tuple[str, ...]
+    pos: np.ndarray
+    quat: np.ndarray
+    lin_vel: np.ndarray
+    ang_vel: np.ndarray
+
+    def select(self, names: tuple[str, ...] | list[str]) -> BodyStates:
+        idx = [self.names.index(n) for n in names]
+        return BodyStates(tuple(names), self.pos[:, idx], self.quat[:, idx], self.lin_vel[:, idx], self.ang_vel[:, idx])
+
+
+def clip_qvel(clip: MotionClip) -> np.ndarray:
+    """MuJoCo generalized velocities (T, 6 + 29) of a clip: root linear velocity in the world frame, root angular
+    velocity in the pelvis frame (MuJoCo's free-joint convention), then joint velocities."""
+    return np.concatenate([clip.root_lin_vel("world"), clip.root_ang_vel("body"), clip.joint_vel()], axis=1)
+
+
+def forward_kinematics(
+    g1: G1, qpos: np.ndarray, qvel: np.ndarray | None = None, bodies: tuple[str, ...] | None = None
+) -> BodyStates:
+    """Body states for generalized positions ``qpos`` (T, 36) and, optionally, velocities ``qvel`` (T, 35).
+
+    Positions and orientations come from ``mj_kinematics``; velocities from MuJoCo's spatial velocities
+    (``mj_comVel``), shifted from the subtree centre of mass to each body origin. Without ``qvel`` the velocities
+    are zero.
+    """
+    model = g1.model(actuators="none", floor=False)
+    data = mujoco.MjData(model)
+    names = tuple(bodies) if bodies is not None else g1.body_names
+    ids = g1.body_ids(model, names)
+    adr = g1.qpos_joint_addresses(model)
+    dof_adr = np.array([model.jnt_dofadr[model.joint(j).id] for j in g1.joint_names])
+    root_com = model.body_rootid[ids]
+
+    T = qpos.shape[0]
+    pos = np.empty((T, len(ids), 3))
+    quat = np.empty((T, len(ids), 4))
+    cvel = np.zeros((T, len(ids), 6))
+    com = np.zeros((T, len(ids), 3))
+    for t in range(T):
+        data.qpos[:7] = qpos[t, :7]
+        data.qpos[adr] = qpos[t, 7:]
+        if qvel is None:
+            mujoco.mj_kinematics(model, data)
+        else:
+            data.qvel[:6] = qvel[t, :6]
+            data.qvel[dof_adr] = qvel[t, 6:]
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)
+            mujoco.mj_comVel(model, data)
+            cvel[t] = data.cvel[ids]
+            com[t] = data.subtree_com[root_com]
+        pos[t] = data.xpos[ids]
+        quat[t] = data.xquat[ids]
+    ang = cvel[..., :3]
+    lin = cvel[..., 3:] + np.cross(ang, pos - com)  # velocity of the body origin from the spatial velocity at the COM
+    return BodyStates(names, pos, quat, lin, ang)
+
+
+def clip_body_states(g1: G1, clip: MotionClip, bodies: tuple[str, ...] | None = None) -> BodyStates:
+    """Forward kinematics of every frame of ``clip``, velocities included."""
+    return forward_kinematics(g1, clip.qpos(), clip_qvel(clip), bodies)

@@ -1,0 +1,98 @@
+"""The canonical motion clip: the G1's root pose and 29 joint angles at a fixed rate, with provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from humanoid_gpt import rotations as R
+from humanoid_gpt.robot.g1 import G1_JOINT_NAMES
+
+
+@dataclass
+class MotionClip:
+    """One motion of the G1.
+
+    Arrays are float64 numpy, one row per frame: ``root_pos`` (T, 3) metres in the world frame, z up;
+    ``root_quat`` (T, 4) pelvis orientation as (w, x, y, z); ``joint_pos`` (T, 29) radians in :data:`G1_JOINT_NAMES`
+    order. ``provenance`` records where the clip came from: ``source`` (dataset), ``performer``, ``tags``, ``path``.
+    """
+
+    name: str
+    fps: float
+    root_pos: np.ndarray
+    root_quat: np.ndarray
+    joint_pos: np.ndarray
+    provenance: dict = field(default_factory=dict)
+    joint_names: tuple[str, ...] = G1_JOINT_NAMES
+
+    def __post_init__(self) -> None:
+        self.root_pos = np.asarray(self.root_pos, dtype=np.float64)
+        self.root_quat = np.asarray(self.root_quat, dtype=np.float64)
+        self.joint_pos = np.asarray(self.joint_pos, dtype=np.float64)
+        self.joint_names = tuple(self.joint_names)
+
+    @property
+    def num_frames(self) -> int:
+        return self.joint_pos.shape[0]
+
+    @property
+    def dt(self) -> float:
+        return 1.0 / self.fps
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the last frame."""
+        return (self.num_frames - 1) / self.fps
+
+    def qpos(self) -> np.ndarray:
+        """MuJoCo generalized positions (T, 7 + 29): root position, root quaternion (w, x, y, z), joints."""
+        return np.concatenate([self.root_pos, self.root_quat, self.joint_pos], axis=1)
+
+    def replace(self, **changes) -> MotionClip:
+        return dataclasses.replace(self, **changes)
+
+    def slice(self, start: int, stop: int | None = None) -> MotionClip:
+        """Frames [start, stop) as a new clip."""
+        s = np.s_[start:stop]
+        return self.replace(root_pos=self.root_pos[s], root_quat=self.root_quat[s], joint_pos=self.joint_pos[s])
+
+    # Derived quantities -------------------------------------------------------------------------------------------
+
+    def joint_vel(self) -> np.ndarray:
+        """Joint velocities (T, 29) rad/s, central differences."""
+        return R.finite_difference(torch.from_numpy(self.joint_pos), self.dt).numpy()
+
+    def root_lin_vel(self, frame: str = "world") -> np.ndarray:
+        """Root linear velocity (T, 3) m/s, in the ``world`` frame or the pelvis (``body``) frame."""
+        v = R.finite_difference(torch.from_numpy(self.root_pos), self.dt)
+        if frame == "body":
+            v = R.quat_apply_inverse(torch.from_numpy(self.root_quat), v)
+        elif frame != "world":
+            raise ValueError(f"frame must be 'world' or 'body', got {frame!r}")
+        return v.numpy()
+
+    def root_ang_vel(self, frame: str = "world") -> np.ndarray:
+        """Root angular velocity (T, 3) rad/s, in the ``world`` frame or the pelvis (``body``) frame."""
+        return R.angular_velocity(torch.from_numpy(self.root_quat), self.dt, frame=frame).numpy()
+
+    def resample(self, fps: float) -> MotionClip:
+        """The same motion at ``fps``: linear interpolation for positions and joints, slerp for the root rotation.
+
+        The new clip spans the same duration; its last frame is at or before the original's last frame.
+        """
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        n = int(np.floor(self.duration * fps + 1e-9)) + 1
+        t = np.arange(n) / fps * self.fps  # fractional source frame of each new frame
+        i0 = np.clip(np.floor(t).astype(np.int64), 0, self.num_frames - 1)
+        i1 = np.minimum(i0 + 1, self.num_frames - 1)
+        a = (t - i0)[:, None]
+        lerp = lambda x: x[i0] * (1.0 - a) + x[i1] * a  # noqa: E731
+        quat = R.quat_slerp(
+            torch.from_numpy(self.root_quat[i0]), torch.from_numpy(self.root_quat[i1]), torch.from_numpy(a)
+        ).numpy()
+        return self.replace(fps=float(fps), root_pos=lerp(self.root_pos), root_quat=quat, joint_pos=lerp(self.joint_pos))

@@ -1,0 +1,190 @@
+"""The motion library: many clips as flat torch tensors, queried in batches by (clip, time).
+
+Every per-frame quantity a tracker needs (reference joints, root and body poses and velocities) is computed once at
+build time (forward kinematics included) and packed into two tensors: one of values that interpolate linearly and one
+of quaternions that slerp. A query is then two gathers and one blend for any number of environments, with no Python
+loop over environments or clips.
+
+Quaternion tracks are made sign-continuous at build time and each frame stores the angle to the next one, so a
+query's slerp is two sines and a weighted sum (about 4x faster than a general slerp).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from humanoid_gpt import rotations as R
+from humanoid_gpt.kinematics import clip_body_states
+from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
+
+
+@dataclass
+class MotionFrame:
+    """Reference state for a batch of N queries. World frame; quaternions (w, x, y, z); bodies in the library's
+    ``body_names`` order."""
+
+    joint_pos: torch.Tensor  # (N, 29) rad
+    joint_vel: torch.Tensor  # (N, 29) rad/s
+    root_pos: torch.Tensor  # (N, 3) m
+    root_quat: torch.Tensor  # (N, 4)
+    root_lin_vel: torch.Tensor  # (N, 3) m/s
+    root_ang_vel: torch.Tensor  # (N, 3) rad/s
+    body_pos: torch.Tensor  # (N, B, 3)
+    body_quat: torch.Tensor  # (N, B, 4)
+    body_lin_vel: torch.Tensor  # (N, B, 3)
+    body_ang_vel: torch.Tensor  # (N, B, 3)
+
+
+class MotionLibrary:
+    """Clips packed for batched queries. Build with :meth:`from_clips`."""
+
+    def __init__(
+        self,
+        names: list[str],
+        fps: torch.Tensor,
+        num_frames: torch.Tensor,
+        linear: torch.Tensor,
+        quats: torch.Tensor,
+        num_joints: int,
+        body_names: tuple[str, ...],
+        weights: torch.Tensor | None = None,
+    ) -> None:
+        self.names = list(names)
+        self.body_names = tuple(body_names)
+        self.num_joints = num_joints
+        self.device = linear.device
+        self.fps = fps.to(self.device, linear.dtype)
+        self.num_frames = num_frames.to(self.device, torch.long)
+        self.start = torch.cumsum(self.num_frames, 0) - self.num_frames
+        self.duration = (self.num_frames - 1).to(linear.dtype) / self.fps
+        self._num_linear = linear.shape[1]
+        self._num_quats = quats.shape[1]
+        self._data = torch.cat([linear, *_slerp_table(quats, self.num_frames)], dim=1)  # one row per frame
+        self.weights = torch.ones(len(names), device=self.device) if weights is None else weights.to(self.device)
+        j, b = num_joints, len(body_names)
+        sizes = {"joint_pos": j, "joint_vel": j, "root_pos": 3, "root_lin_vel": 3, "root_ang_vel": 3,
+                 "body_pos": 3 * b, "body_lin_vel": 3 * b, "body_ang_vel": 3 * b}
+        self._layout, offset = {}, 0
+        for key, size in sizes.items():
+            self._layout[key] = slice(offset, offset + size)
+            offset += size
+        if offset != linear.shape[1]:
+            raise ValueError(f"packed motion tensor has {linear.shape[1]} columns, layout needs {offset}")
+
+    @classmethod
+    def from_clips(
+        cls,
+        clips: Sequence[MotionClip],
+        g1: G1,
+        body_names: tuple[str, ...] = G1_KEYPOINT_NAMES,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        weights: Sequence[float] | None = None,
+    ) -> MotionLibrary:
+        """Pack ``clips``; forward kinematics gives the states of ``body_names``."""
+        if not clips:
+            raise ValueError("a motion library needs at least one clip")
+        linear, quats = [], []
+        for clip in clips:
+            if clip.num_frames < 2:
+                raise ValueError(f"clip {clip.name!r} has {clip.num_frames} frame(s); a library clip needs at least 2")
+            bs = clip_body_states(g1, clip, body_names)
+            T = clip.num_frames
+            linear.append(np.concatenate([
+                clip.joint_pos, clip.joint_vel(), clip.root_pos, clip.root_lin_vel("world"), clip.root_ang_vel("world"),
+                bs.pos.reshape(T, -1), bs.lin_vel.reshape(T, -1), bs.ang_vel.reshape(T, -1),
+            ], axis=1))
+            quats.append(np.concatenate([clip.root_quat[:, None], bs.quat], axis=1))
+        as_t = lambda x: torch.as_tensor(np.concatenate(x), dtype=dtype, device=device)  # noqa: E731
+        w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        return cls(
+            [c.name for c in clips],
+            torch.tensor([c.fps for c in clips], dtype=torch.float64),
+            torch.tensor([c.num_frames for c in clips]),
+            as_t(linear),
+            as_t(quats),
+            clips[0].joint_pos.shape[1],
+            body_names,
+            w,
+        )
+
+    @property
+    def num_clips(self) -> int:
+        return len(self.names)
+
+    @property
+    def total_frames(self) -> int:
+        return int(self.num_frames.sum())
+
+    def clip_index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def set_weights(self, weights: Sequence[float] | torch.Tensor) -> None:
+        """Per-clip sampling weights (non-negative, not all zero); a later stage sets them from clusters."""
+        w = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        if w.shape != (self.num_clips,) or (w < 0).any() or w.sum() <= 0 or not torch.isfinite(w).all():
+            raise ValueError(f"weights must be {self.num_clips} finite non-negative numbers, not all zero")
+        self.weights = w
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` (clip id, time) pairs: clips by weight, times uniform over each clip's duration."""
+        ids = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        u = torch.rand(n, generator=generator, device=self.device, dtype=self.duration.dtype)
+        return ids, u * self.duration[ids]
+
+    def frames(self, clip_ids: torch.Tensor, times: torch.Tensor) -> MotionFrame:
+        """Reference states at ``times`` (s) of clips ``clip_ids``; times are clamped to each clip's span."""
+        n, b, q, d = clip_ids.shape[0], len(self.body_names), self._num_quats, self._num_linear
+        f = (times.to(self.fps.dtype) * self.fps[clip_ids]).clamp_min(0.0)
+        last = self.num_frames[clip_ids] - 1
+        i0 = torch.minimum(f.floor().long(), last)
+        alpha = (f - i0).clamp(0.0, 1.0).unsqueeze(-1)
+        g0 = self.start[clip_ids] + i0
+        g1 = g0 + (i0 < last).long()
+        rows = torch.index_select(self._data, 0, torch.cat([g0, g1]))  # index_select: ~4x faster than x[idx]
+        r0, r1 = rows[:n], rows[n:]
+        lin = torch.lerp(r0[:, :d], r1[:, :d], alpha)
+        q0 = r0[:, d : d + 4 * q].view(n, q, 4)
+        q1 = r1[:, d : d + 4 * q].view(n, q, 4)
+        theta = r0[:, d + 4 * q : d + 5 * q].unsqueeze(-1)
+        inv_sin = r0[:, d + 5 * q :].unsqueeze(-1)
+        a = alpha.unsqueeze(-1)
+        quat = q0 * (torch.sin((1.0 - a) * theta) * inv_sin) + q1 * (torch.sin(a * theta) * inv_sin)
+        L = self._layout
+        return MotionFrame(
+            joint_pos=lin[:, L["joint_pos"]],
+            joint_vel=lin[:, L["joint_vel"]],
+            root_pos=lin[:, L["root_pos"]],
+            root_quat=quat[:, 0],
+            root_lin_vel=lin[:, L["root_lin_vel"]],
+            root_ang_vel=lin[:, L["root_ang_vel"]],
+            body_pos=lin[:, L["body_pos"]].view(n, b, 3),
+            body_quat=quat[:, 1:],
+            body_lin_vel=lin[:, L["body_lin_vel"]].view(n, b, 3),
+            body_ang_vel=lin[:, L["body_ang_vel"]].view(n, b, 3),
+        )
+
+
+def _slerp_table(quats: torch.Tensor, num_frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per frame: sign-continuous quaternions (F, Q*4), the angle to the next frame of the same clip (F, Q) and
+    1 / sin of it (F, Q). The angle is floored at 1e-6 rad, where sin(t x) / sin(x) = t to float precision: the
+    slerp weights then become the linear ones, without a branch at query time."""
+    q = quats.double().clone()
+    starts = (torch.cumsum(num_frames, 0) - num_frames).tolist()
+    for s, n in zip(starts, num_frames.tolist()):  # per clip, at build time only
+        seg = q[s : s + n]
+        dots = (seg[1:] * seg[:-1]).sum(-1)
+        flips = torch.cumprod(torch.where(dots < 0, -1.0, 1.0).to(q.dtype), dim=0)
+        seg[1:] *= flips.unsqueeze(-1)
+    nxt = torch.cat([q[1:], q[-1:]])
+    last = (torch.cumsum(num_frames, 0) - 1).to(q.device)
+    nxt[last] = q[last]
+    dot = (q * nxt).sum(-1).clamp(-1.0, 1.0)
+    theta = torch.acos(dot).clamp_min(1e-6)
+    out = (q.flatten(1), theta, 1.0 / torch.sin(theta))
+    return tuple(x.to(quats.dtype) for x in out)

@@ -1,0 +1,275 @@
+"""The Unitree G1 29-DoF (rev 1.0): the one place that knows the robot.
+
+Names, motor classes, gains and the default pose are the G1's own facts (DESIGN.md); indices into a model are always
+resolved from the model by name. Gains follow BeyondMimic / mjlab: kp = armature * w^2, kd = 2 * zeta * armature * w
+with w = 2 pi 10 Hz and zeta = 2, and a policy action a maps to q_target = q_default + a * action_scale with
+action_scale = 0.25 * effort_limit / kp.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import mujoco
+import numpy as np
+
+from humanoid_gpt import settings
+from humanoid_gpt.errors import AssetError
+
+MENAGERIE_ROBOT = "unitree_g1"
+MENAGERIE_ENTRY = "g1_mjlab"
+
+# The Unitree G1 joint order: every file and tensor of the project uses it.
+_LEG = ("hip_pitch", "hip_roll", "hip_yaw", "knee", "ankle_pitch", "ankle_roll")
+_WAIST = ("waist_yaw", "waist_roll", "waist_pitch")
+_ARM = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow", "wrist_roll", "wrist_pitch", "wrist_yaw")
+G1_JOINT_NAMES: tuple[str, ...] = (
+    *(f"{side}_{j}_joint" for side in ("left", "right") for j in _LEG),
+    *(f"{j}_joint" for j in _WAIST),
+    *(f"{side}_{j}_joint" for side in ("left", "right") for j in _ARM),
+)
+
+G1_KEYPOINT_NAMES: tuple[str, ...] = (
+    "pelvis",
+    "left_hip_roll_link",
+    "right_hip_roll_link",
+    "left_knee_link",
+    "right_knee_link",
+    "left_ankle_roll_link",
+    "right_ankle_roll_link",
+    "torso_link",
+    "left_shoulder_roll_link",
+    "right_shoulder_roll_link",
+    "left_elbow_link",
+    "right_elbow_link",
+    "left_wrist_yaw_link",
+    "right_wrist_yaw_link",
+)
+
+ROOT_BODY = "pelvis"
+ANCHOR_BODY = "torso_link"
+END_EFFECTOR_BODIES: tuple[str, ...] = (
+    "left_ankle_roll_link",
+    "right_ankle_roll_link",
+    "left_wrist_yaw_link",
+    "right_wrist_yaw_link",
+)
+
+# Rotor armatures (kg m^2) of the G1's motors. Ankles and waist roll/pitch are driven by two 5020 motors in parallel.
+ARMATURE_7520_14 = 0.010177520
+ARMATURE_7520_22 = 0.025101925
+ARMATURE_5020 = 0.003609725
+ARMATURE_4010 = 0.00425
+NATURAL_FREQ = 2.0 * math.pi * 10.0
+DAMPING_RATIO = 2.0
+ACTION_SCALE_FRACTION = 0.25
+
+# (armature, effort limit N m) by joint name without side prefix.
+_MOTORS: dict[str, tuple[float, float]] = {
+    "hip_pitch": (ARMATURE_7520_14, 88.0),
+    "hip_roll": (ARMATURE_7520_22, 139.0),
+    "hip_yaw": (ARMATURE_7520_14, 88.0),
+    "knee": (ARMATURE_7520_22, 139.0),
+    "ankle_pitch": (2 * ARMATURE_5020, 50.0),
+    "ankle_roll": (2 * ARMATURE_5020, 50.0),
+    "waist_yaw": (ARMATURE_7520_14, 88.0),
+    "waist_roll": (2 * ARMATURE_5020, 50.0),
+    "waist_pitch": (2 * ARMATURE_5020, 50.0),
+    "shoulder_pitch": (ARMATURE_5020, 25.0),
+    "shoulder_roll": (ARMATURE_5020, 25.0),
+    "shoulder_yaw": (ARMATURE_5020, 25.0),
+    "elbow": (ARMATURE_5020, 25.0),
+    "wrist_roll": (ARMATURE_5020, 25.0),
+    "wrist_pitch": (ARMATURE_4010, 5.0),
+    "wrist_yaw": (ARMATURE_4010, 5.0),
+}
+
+DEFAULT_ROOT_HEIGHT = 0.78
+_DEFAULT_JOINT_POS: dict[str, float] = {
+    "left_hip_pitch_joint": -0.1,
+    "right_hip_pitch_joint": -0.1,
+    "left_knee_joint": 0.3,
+    "right_knee_joint": 0.3,
+    "left_ankle_pitch_joint": -0.2,
+    "right_ankle_pitch_joint": -0.2,
+    "left_shoulder_pitch_joint": 0.2,
+    "right_shoulder_pitch_joint": 0.2,
+    "left_shoulder_roll_joint": 0.3,
+    "right_shoulder_roll_joint": -0.3,
+    "left_elbow_joint": 1.28,
+    "right_elbow_joint": 1.28,
+}
+
+ActuatorKind = Literal["none", "position", "torque"]
+
+
+def _motor_key(joint: str) -> str:
+    return joint.removeprefix("left_").removeprefix("right_").removesuffix("_joint")
+
+
+def resolve_g1_xml(path: str | Path | None = None) -> Path:
+    """The G1 MJCF: ``path`` if given, else mujoco-menagerie's ``unitree_g1`` entry ``g1_mjlab``.
+
+    mujoco-menagerie reads ``MENAGERIE_ROOT`` when set and otherwise downloads the model into its cache.
+    """
+    if path is not None:
+        xml = Path(path)
+        if not xml.is_file():
+            raise AssetError(f"G1 model {xml} does not exist; pass the path of an MJCF file such as g1_mjlab.xml")
+        return xml
+    import mujoco_menagerie as mm
+
+    root = settings.menagerie_root()
+    try:
+        xml = mm.get(MENAGERIE_ROBOT).xml(MENAGERIE_ENTRY)
+    except mm.MenagerieError as e:
+        where = f"MENAGERIE_ROOT={root}" if root else "the mujoco-menagerie download cache"
+        raise AssetError(
+            f"cannot find the G1 model ({MENAGERIE_ROBOT}/{MENAGERIE_ENTRY}.xml) in {where}: {e}. Fix: set "
+            f"MENAGERIE_ROOT to a folder holding {MENAGERIE_ROBOT}/{MENAGERIE_ENTRY}.xml, or unset it on a machine "
+            "with internet so mujoco-menagerie downloads the model"
+        ) from e
+    if not xml.is_file():
+        raise AssetError(f"G1 model {xml} is missing; MENAGERIE_ROOT={root} must hold {MENAGERIE_ROBOT}/{MENAGERIE_ENTRY}.xml")
+    return xml
+
+
+@dataclass(frozen=True)
+class G1:
+    """The G1 as the project uses it, read from an MJCF. Build one with :func:`load_g1`."""
+
+    xml_path: Path
+    joint_names: tuple[str, ...] = G1_JOINT_NAMES
+    keypoint_names: tuple[str, ...] = G1_KEYPOINT_NAMES
+    body_names: tuple[str, ...] = field(default=())
+    joint_limits: np.ndarray = field(default=None, repr=False)  # (29, 2) rad, from the model
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def armature(self) -> np.ndarray:
+        return np.array([_MOTORS[_motor_key(j)][0] for j in self.joint_names])
+
+    @property
+    def effort_limit(self) -> np.ndarray:
+        return np.array([_MOTORS[_motor_key(j)][1] for j in self.joint_names])
+
+    @property
+    def kp(self) -> np.ndarray:
+        return self.armature * NATURAL_FREQ**2
+
+    @property
+    def kd(self) -> np.ndarray:
+        return 2.0 * DAMPING_RATIO * self.armature * NATURAL_FREQ
+
+    @property
+    def action_scale(self) -> np.ndarray:
+        return ACTION_SCALE_FRACTION * self.effort_limit / self.kp
+
+    @property
+    def default_joint_pos(self) -> np.ndarray:
+        return np.array([_DEFAULT_JOINT_POS.get(j, 0.0) for j in self.joint_names])
+
+    @property
+    def default_root_height(self) -> float:
+        return DEFAULT_ROOT_HEIGHT
+
+    def default_qpos(self) -> np.ndarray:
+        """MuJoCo qpos of the default pose: pelvis at the default height, identity orientation."""
+        return np.concatenate([[0.0, 0.0, DEFAULT_ROOT_HEIGHT, 1.0, 0.0, 0.0, 0.0], self.default_joint_pos])
+
+    def keypoint_indices(self) -> list[int]:
+        """Indices of the keypoints into :attr:`body_names`."""
+        return [self.body_names.index(k) for k in self.keypoint_names]
+
+    def spec(
+        self,
+        actuators: ActuatorKind = "none",
+        timestep: float = 0.005,
+        floor: bool = True,
+        iterations: int = 10,
+        ls_iterations: int = 20,
+    ) -> mujoco.MjSpec:
+        """An editable MjSpec of the G1 with the project's armatures and, as asked, a floor and actuators.
+
+        ``actuators="position"``: MuJoCo PD servos (kp, kd above, torque clipped to the effort limit), ctrl is the
+        joint target. ``"torque"``: motors with ctrl in N m, for harnesses that run PD in their own loop.
+        """
+        spec = mujoco.MjSpec.from_file(str(self.xml_path))
+        spec.option.timestep = timestep
+        spec.option.iterations = iterations
+        spec.option.ls_iterations = ls_iterations
+        spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+        for name, arm, kp, kd, effort in zip(self.joint_names, self.armature, self.kp, self.kd, self.effort_limit):
+            joint = spec.joint(name)
+            joint.armature = arm
+            if actuators == "none":
+                continue
+            act = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+            act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            act.forcerange = [-effort, effort]
+            if actuators == "position":
+                act.gainprm[0] = kp
+                act.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+                act.biasprm[:3] = [0.0, -kp, -kd]
+            elif actuators == "torque":
+                act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+                act.ctrlrange = [-effort, effort]
+            else:
+                raise ValueError(f"actuators must be 'none', 'position' or 'torque', got {actuators!r}")
+        if floor:
+            _add_floor(spec)
+        return spec
+
+    def model(self, **spec_kwargs) -> mujoco.MjModel:
+        """Compile :meth:`spec` (same keyword arguments)."""
+        return self.spec(**spec_kwargs).compile()
+
+    def qpos_joint_addresses(self, model: mujoco.MjModel) -> np.ndarray:
+        """qpos address of each of :attr:`joint_names` in ``model`` (resolved by name)."""
+        return np.array([model.jnt_qposadr[model.joint(j).id] for j in self.joint_names])
+
+    def body_ids(self, model: mujoco.MjModel, names: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+        return np.array([model.body(b).id for b in (names if names is not None else self.body_names)])
+
+
+def _add_floor(spec: mujoco.MjSpec) -> None:
+    tex = spec.add_texture(
+        name="hgpt_grid", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.25, 0.3, 0.35], rgb2=[0.35, 0.4, 0.45], width=512, height=512,
+    )
+    spec.add_material(name="hgpt_floor", textures=["", tex.name], texrepeat=[8, 8], reflectance=0.1)
+    spec.worldbody.add_geom(
+        name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="hgpt_floor",
+        contype=1, conaffinity=1, condim=3, friction=[1.0, 0.005, 0.0001],
+    )
+    spec.worldbody.add_light(name="hgpt_sun", pos=[0, 0, 4], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, diffuse=[0.8, 0.8, 0.8])
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(xml: Path) -> G1:
+    model = mujoco.MjModel.from_xml_path(str(xml))
+    names = [model.joint(i).name for i in range(model.njnt)]
+    missing = [j for j in G1_JOINT_NAMES if j not in names]
+    if missing:
+        raise AssetError(f"{xml} is not a G1 29-DoF model: joints {missing} are missing")
+    if model.jnt_type[0] != mujoco.mjtJoint.mjJNT_FREE:
+        raise AssetError(f"{xml}: the first joint must be the floating base (free joint)")
+    bodies = tuple(model.body(i).name for i in range(1, model.nbody))
+    absent = [k for k in G1_KEYPOINT_NAMES if k not in bodies]
+    if absent:
+        raise AssetError(f"{xml}: keypoint bodies {absent} are missing from the model")
+    limits = np.array([model.jnt_range[model.joint(j).id] for j in G1_JOINT_NAMES])
+    limits.setflags(write=False)
+    return G1(xml_path=xml, body_names=bodies, joint_limits=limits)
+
+
+def load_g1(path: str | Path | None = None) -> G1:
+    """The G1 read from ``path`` or from mujoco-menagerie (see :func:`resolve_g1_xml`). Cached per file."""
+    return _load_cached(resolve_g1_xml(path).resolve())

@@ -1,0 +1,1 @@
+"""Isaac Lab tasks for Humanoid-GPT (registered gymnasium ids)."""
