@@ -1,0 +1,158 @@
+"""The ``hgpt`` command: the project's operations for people with or without Isaac Lab.
+
+Each subcommand is a few lines over library calls; later stages add their own subcommands here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from humanoid_gpt.errors import HGPTError
+
+
+def _main(args: argparse.Namespace) -> int:
+    from humanoid_gpt.jobs.main_job import run_main
+
+    out = run_main(args.dataset, args.out, video=not args.no_video, video_seconds=args.video_seconds)
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _motions_check(args: argparse.Namespace) -> int:
+    from humanoid_gpt.io_utils import write_text_atomic
+    from humanoid_gpt.motion.check import check_files, print_checks
+    from humanoid_gpt.motion.io import find_motion_files
+    from humanoid_gpt.robot import load_g1
+
+    checks = check_files(find_motion_files(args.paths), load_g1(), progress=True)
+    print_checks(checks)
+    if args.json:
+        write_text_atomic(args.json, json.dumps([c.to_dict() for c in checks], indent=2))
+    invalid = [c for c in checks if c.status == "invalid"]
+    print(f"{len(checks) - len(invalid)} valid, {len(invalid)} invalid")
+    return 1 if invalid else 0
+
+
+def _motions_convert(args: argparse.Namespace) -> int:
+    from humanoid_gpt.motion.io import load_clip, save_beyondmimic_npz, save_clip
+    from humanoid_gpt.robot import load_g1
+
+    g1 = load_g1()
+    clip = load_clip(args.src, fps=args.src_fps, g1=g1)
+    if args.fps:
+        clip = clip.resample(args.fps)
+    if args.to == "beyondmimic":
+        save_beyondmimic_npz(clip, args.dst, g1, joint_order=args.joint_order)
+    else:
+        save_clip(clip, args.dst)
+    print(f"{args.src} -> {args.dst} ({args.to}, {clip.num_frames} frames at {clip.fps:g} fps)")
+    return 0
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    from humanoid_gpt.data.fetch import fetch_lafan1
+
+    files = fetch_lafan1(args.dest)
+    print(f"{len(files)} LAFAN1-G1 clips verified in {files[0].parent}")
+    return 0
+
+
+def _robot_info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from humanoid_gpt.robot import load_g1
+
+    g1 = load_g1()
+    table = Table(title=f"Unitree G1 29-DoF ({g1.xml_path})")
+    for col in ("joint", "lower", "upper", "default", "armature", "kp", "kd", "effort", "action scale"):
+        table.add_column(col)
+    for i, name in enumerate(g1.joint_names):
+        lo, hi = g1.joint_limits[i]
+        row = (lo, hi, g1.default_joint_pos[i], g1.armature[i], g1.kp[i], g1.kd[i], g1.effort_limit[i], g1.action_scale[i])
+        table.add_row(name, *(f"{v:.4g}" for v in row))
+    Console().print(table)
+    print("keypoints:", ", ".join(g1.keypoint_names))
+    return 0
+
+
+def _robot_usd(args: argparse.Namespace) -> int:
+    from humanoid_gpt.robot import load_g1
+    from humanoid_gpt.robot.usd import g1_usd
+
+    print(g1_usd(load_g1()))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from humanoid_gpt.motion.io import load_clip
+    from humanoid_gpt.render import render_clip, write_filmstrip, write_video
+    from humanoid_gpt.robot import load_g1
+
+    g1 = load_g1()
+    frames = render_clip(g1, load_clip(args.clip, g1=g1), fps=args.fps, max_seconds=args.seconds)
+    if args.out.suffix == ".png":
+        write_filmstrip(frames, args.out)
+    else:
+        write_video(frames, args.out, fps=args.fps)
+    print(args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("main", help="load, validate and report on the default motions, with a preview video")
+    m.add_argument("--dataset", type=Path, help="motion folder (default: $HGPT_DATA_ROOT/g1_motions/lafan1)")
+    m.add_argument("--out", type=Path, help="report folder (default: $HGPT_OUTPUT_ROOT/main)")
+    m.add_argument("--no-video", action="store_true", help="skip the preview video")
+    m.add_argument("--video-seconds", type=float, default=5.0)
+    m.set_defaults(func=_main)
+
+    motions = sub.add_parser("motions", help="motion files").add_subparsers(dest="motions_command", required=True)
+    c = motions.add_parser("check", help="validate motion files; exit 1 if any is invalid")
+    c.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    c.add_argument("--json", type=Path, help="also write the checks as JSON")
+    c.set_defaults(func=_motions_check)
+    v = motions.add_parser("convert", help="convert a motion file to our NPZ or BeyondMimic NPZ")
+    v.add_argument("src", type=Path)
+    v.add_argument("dst", type=Path)
+    v.add_argument("--to", choices=("hgpt", "beyondmimic"), default="hgpt")
+    v.add_argument("--fps", type=float, help="resample to this rate")
+    v.add_argument("--src-fps", type=float, help="frame rate of a source that does not store one")
+    v.add_argument("--joint-order", choices=("isaaclab", "unitree"), default="isaaclab", help="BeyondMimic output")
+    v.set_defaults(func=_motions_convert)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    f = data.add_parser("fetch", help="download the default motions (LAFAN1 retargeted to the G1)")
+    f.add_argument("--dest", type=Path, help="default: $HGPT_DATA_ROOT/g1_motions/lafan1")
+    f.set_defaults(func=_data_fetch)
+
+    robot = sub.add_parser("robot", help="the G1").add_subparsers(dest="robot_command", required=True)
+    robot.add_parser("info", help="joints, limits, gains").set_defaults(func=_robot_info)
+    robot.add_parser("usd", help="convert the G1 MJCF to USD (cached) and print its path").set_defaults(func=_robot_usd)
+
+    r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
+    r.add_argument("clip", type=Path)
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--fps", type=float, default=30.0)
+    r.add_argument("--seconds", type=float, default=10.0)
+    r.set_defaults(func=_render)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (HGPTError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

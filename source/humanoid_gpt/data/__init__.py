@@ -1,0 +1,1 @@
+"""Motion datasets: where they live and how to download them."""
