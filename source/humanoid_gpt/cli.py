@@ -53,9 +53,14 @@ def _motions_convert(args: argparse.Namespace) -> int:
 
 
 def _data_fetch(args: argparse.Namespace) -> int:
+    from humanoid_gpt import settings
     from humanoid_gpt.data.fetch import fetch_lafan1
 
-    files = fetch_lafan1(args.dest)
+    dest = args.dest or settings.g1_motions_dir("lafan1")
+    if args.if_missing and dest.is_dir() and any(dest.glob("*.csv")):
+        print(f"motions already in {dest}")
+        return 0
+    files = fetch_lafan1(dest)
     print(f"{len(files)} LAFAN1-G1 clips verified in {files[0].parent}")
     return 0
 
@@ -130,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     f = data.add_parser("fetch", help="download the default motions (LAFAN1 retargeted to the G1)")
     f.add_argument("--dest", type=Path, help="default: $HGPT_DATA_ROOT/g1_motions/lafan1")
+    f.add_argument("--if-missing", action="store_true", help="do nothing when the folder already holds clips")
     f.set_defaults(func=_data_fetch)
 
     robot = sub.add_parser("robot", help="the G1").add_subparsers(dest="robot_command", required=True)

@@ -91,7 +91,8 @@ def quaternion_order_suspect(quat_wxyz: np.ndarray, cfg: ValidationConfig = Vali
     Motion clips are mostly upright; a (w, x, y, z) quaternion read as (x, y, z, w) puts the pelvis on its side.
     """
     stated = np.median(tilt(quat_wxyz))
-    other = np.median(tilt(np.roll(quat_wxyz, 1, axis=1)))  # (x, y, z, w) -> (w, x, y, z) reinterpretation
+    # A file that stores (w, x, y, z) where (x, y, z, w) was expected reads as (z, w, x, y): roll back by one.
+    other = np.median(tilt(np.roll(quat_wxyz, -1, axis=1)))
     return bool(stated > cfg.upright_tilt and other < 0.5 * cfg.upright_tilt)
 
 
