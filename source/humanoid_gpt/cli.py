@@ -66,10 +66,10 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _robot_info(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from humanoid_gpt.robot import load_g1
+    from humanoid_gpt.ui import console
 
     g1 = load_g1()
     table = Table(title=f"Unitree G1 29-DoF ({g1.xml_path})")
@@ -79,7 +79,7 @@ def _robot_info(args: argparse.Namespace) -> int:
         lo, hi = g1.joint_limits[i]
         row = (lo, hi, g1.default_joint_pos[i], g1.armature[i], g1.kp[i], g1.kd[i], g1.effort_limit[i], g1.action_scale[i])
         table.add_row(name, *(f"{v:.4g}" for v in row))
-    Console().print(table)
+    console().print(table)
     print("keypoints:", ", ".join(g1.keypoint_names))
     return 0
 

@@ -51,8 +51,9 @@ def check_files(files: list[Path], g1: G1, progress: bool = False) -> list[ClipC
 
 def print_checks(checks: list[ClipCheck]) -> None:
     """A table of clips and their checks on the terminal."""
-    from rich.console import Console
     from rich.table import Table
+
+    from humanoid_gpt.ui import console
 
     table = Table(title=f"{len(checks)} motion files")
     for col in ("clip", "frames", "fps", "seconds", "status", "findings"):
@@ -63,4 +64,4 @@ def print_checks(checks: list[ClipCheck]) -> None:
             c.name, str(c.frames), f"{c.fps:g}", f"{c.seconds:.1f}", f"[{style[c.status]}]{c.status}[/]",
             "\n".join(c.findings),
         )
-    Console().print(table)
+    console().print(table)

@@ -1,0 +1,67 @@
+"""The hgpt command as a user runs it."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from humanoid_gpt.cli import main
+
+
+def test_motions_check_flags_the_bad_file_and_exits_nonzero(tmp_path, lafan1_dir, capsys):
+    shutil.copy(lafan1_dir / "walk1_subject1.csv", tmp_path / "good.csv")
+    lines = (lafan1_dir / "run1_subject2.csv").read_text().splitlines()[:100]
+    (tmp_path / "bad.csv").write_text("\n".join(lines[:-1] + [lines[-1][:40]]) + "\n")
+    code = main(["motions", "check", str(tmp_path), "--json", str(tmp_path / "checks.json")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "1 valid, 1 invalid" in out
+    checks = {c["name"]: c for c in json.loads((tmp_path / "checks.json").read_text())}
+    assert checks["good"]["status"] == "ok"
+    assert checks["bad"]["status"] == "invalid" and "truncated" in checks["bad"]["findings"][0]
+
+
+def test_motions_check_on_clean_data_exits_zero(lafan1_dir, capsys):
+    assert main(["motions", "check", str(lafan1_dir / "walk1_subject1.csv")]) == 0
+
+
+def test_missing_file_is_an_error_not_a_traceback(tmp_path, capsys):
+    assert main(["motions", "check", str(tmp_path / "nope.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_convert_to_beyondmimic_and_back(tmp_path, lafan1_dir, capsys):
+    src = tmp_path / "walk.csv"
+    src.write_text("\n".join((lafan1_dir / "walk1_subject1.csv").read_text().splitlines()[:90]) + "\n")
+    assert main(["motions", "convert", str(src), str(tmp_path / "walk_bm.npz"), "--to", "beyondmimic", "--fps", "50"]) == 0
+    data = np.load(tmp_path / "walk_bm.npz")
+    assert float(data["fps"][0]) == 50.0 and data["body_pos_w"].shape[1:] == (30, 3)
+    assert main(["motions", "check", str(tmp_path / "walk_bm.npz")]) == 0
+
+
+def test_main_job_writes_a_report_and_preview(tmp_path, lafan1_dir):
+    data = tmp_path / "motions"
+    data.mkdir()
+    for name in ("walk1_subject1.csv", "dance1_subject1.csv"):
+        lines = (lafan1_dir / name).read_text().splitlines()[:200]
+        (data / name).write_text("\n".join(lines) + "\n")
+    (data / "broken.csv").write_text("1,2,3\n")
+    out = tmp_path / "out"
+    # Run as a user would: the installed console script, in a fresh process.
+    hgpt = shutil.which("hgpt") or str(__import__("pathlib").Path(sys.executable).parent / "hgpt")
+    subprocess.run([hgpt, "main", "--dataset", str(data), "--out", str(out), "--video-seconds", "1"], check=True)
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema_version"] == 1
+    assert report["summary"]["clips"] == 3 and report["summary"]["valid_clips"] == 2
+    assert report["summary"]["frames"] == 400
+    assert report["preview"]["clip"] == "dance1_subject1"
+    assert (out / "preview.mp4").stat().st_size > 1000 and (out / "preview.png").stat().st_size > 1000
+    assert "broken" in (out / "report.md").read_text()
+
+
+def test_robot_info_lists_all_joints(capsys):
+    assert main(["robot", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "left_hip_pitch_joint" in out and "right_wrist_yaw_joint" in out
