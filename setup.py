@@ -1,9 +1,9 @@
 """Installs the Humanoid-GPT core (``humanoid_gpt`` from source/), the Isaac Lab task package (``humanoid_gpt_tasks``
 from tasks/) and the native MuJoCo harness (``humanoid_gpt_sim2sim`` from sim2sim/)."""
 
+import tomllib
 from pathlib import Path
 
-import tomllib
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent

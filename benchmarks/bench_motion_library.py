@@ -43,16 +43,20 @@ def main() -> None:
     t1 = time.perf_counter()
     lib = MotionLibrary.from_clips(clips, g1)
     t2 = time.perf_counter()
-    print(f"{lib.num_clips} clips, {lib.total_frames} frames: read+validate {t1 - t0:.1f} s, build (FK) {t2 - t1:.1f} s "
-          f"({lib.total_frames / (t2 - t1):,.0f} frames/s), {lib._data.numel() * 4 / 2**20:.0f} MiB")
+    print(
+        f"{lib.num_clips} clips, {lib.total_frames} frames: read+validate {t1 - t0:.1f} s, build (FK) {t2 - t1:.1f} s "
+        f"({lib.total_frames / (t2 - t1):,.0f} frames/s), {lib._data.numel() * 4 / 2**20:.0f} MiB"
+    )
 
     gen = torch.Generator().manual_seed(0)
     ids, times = lib.sample(args.queries, gen)
     rows = torch.randint(0, lib.total_frames, (2 * args.queries,), generator=gen)
     query = rate(lambda: lib.frames(ids, times), args.queries)
     gather = rate(lambda: torch.index_select(lib._data, 0, rows), args.queries)
-    print(f"frames(): {query:,.0f} frame-queries/s with {args.queries} queries per call on {args.threads} thread(s) "
-          f"({args.queries / query * 1e3:.2f} ms per call); target 1,000,000/s: {'met' if query >= 1e6 else 'MISSED'}")
+    print(
+        f"frames(): {query:,.0f} frame-queries/s with {args.queries} queries per call on {args.threads} thread(s) "
+        f"({args.queries / query * 1e3:.2f} ms per call); target 1,000,000/s: {'met' if query >= 1e6 else 'MISSED'}"
+    )
     print(f"reference gather of the same rows: {gather:,.0f}/s; query / gather = {query / gather:.2f}")
 
 

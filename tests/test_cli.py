@@ -35,7 +35,9 @@ def test_missing_file_is_an_error_not_a_traceback(tmp_path, capsys):
 def test_convert_to_beyondmimic_and_back(tmp_path, lafan1_dir, capsys):
     src = tmp_path / "walk.csv"
     src.write_text("\n".join((lafan1_dir / "walk1_subject1.csv").read_text().splitlines()[:90]) + "\n")
-    assert main(["motions", "convert", str(src), str(tmp_path / "walk_bm.npz"), "--to", "beyondmimic", "--fps", "50"]) == 0
+    assert (
+        main(["motions", "convert", str(src), str(tmp_path / "walk_bm.npz"), "--to", "beyondmimic", "--fps", "50"]) == 0
+    )
     data = np.load(tmp_path / "walk_bm.npz")
     assert float(data["fps"][0]) == 50.0 and data["body_pos_w"].shape[1:] == (30, 3)
     assert main(["motions", "check", str(tmp_path / "walk_bm.npz")]) == 0

@@ -28,7 +28,7 @@ def test_exact_frames_equal_the_clip_and_its_fk(lib, clips, g1):
     ids = torch.tensor([0, 0, 0, 1, 1, 1])
     times = frames.double() / lib.fps[ids]
     out = lib.frames(ids, times)
-    for k, (c, f) in enumerate(zip(ids.tolist(), frames.tolist())):
+    for k, (c, f) in enumerate(zip(ids.tolist(), frames.tolist(), strict=True)):
         clip = clips[c]
         states = clip_body_states(g1, clip, G1_KEYPOINT_NAMES)
         np.testing.assert_allclose(out.joint_pos[k], clip.joint_pos[f], atol=1e-12)

@@ -73,7 +73,9 @@ def _write(tmp_path: Path, lines: list[str], name: str = "clip.csv") -> Path:
 def test_truncated_csv_names_the_line(tmp_path, walk_lines):
     lines = walk_lines[:]
     lines[-1] = lines[-1][: len(lines[-1]) // 2].rstrip(",")
-    with pytest.raises(MotionFormatError, match=r"clip.csv: line 300 has \d+ columns, expected 36: the file looks truncated"):
+    with pytest.raises(
+        MotionFormatError, match=r"clip.csv: line 300 has \d+ columns, expected 36: the file looks truncated"
+    ):
         load_clip(_write(tmp_path, lines))
 
 
@@ -88,7 +90,9 @@ def test_nan_row_names_frame_and_field(tmp_path, walk_lines):
     cols = lines[120].split(",")
     cols[7 + 3] = "nan"  # left knee
     lines[120] = ",".join(cols)
-    with pytest.raises(MotionValidationError, match=r"clip.csv: invalid motion:\n  error: left_knee_joint at frame 120: NaN"):
+    with pytest.raises(
+        MotionValidationError, match=r"clip.csv: invalid motion:\n  error: left_knee_joint at frame 120: NaN"
+    ):
         load_clip(_write(tmp_path, lines))
 
 

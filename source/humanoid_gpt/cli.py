@@ -77,7 +77,16 @@ def _robot_info(args: argparse.Namespace) -> int:
         table.add_column(col)
     for i, name in enumerate(g1.joint_names):
         lo, hi = g1.joint_limits[i]
-        row = (lo, hi, g1.default_joint_pos[i], g1.armature[i], g1.kp[i], g1.kd[i], g1.effort_limit[i], g1.action_scale[i])
+        row = (
+            lo,
+            hi,
+            g1.default_joint_pos[i],
+            g1.armature[i],
+            g1.kp[i],
+            g1.kd[i],
+            g1.effort_limit[i],
+            g1.action_scale[i],
+        )
         table.add_row(name, *(f"{v:.4g}" for v in row))
     console().print(table)
     print("keypoints:", ", ".join(g1.keypoint_names))
@@ -108,7 +117,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1")
+    p = argparse.ArgumentParser(
+        prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     m = sub.add_parser("main", help="load, validate and report on the default motions, with a preview video")

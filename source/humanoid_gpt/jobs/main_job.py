@@ -41,16 +41,27 @@ def markdown_report(dataset: Path, summary: dict, checks: list[ClipCheck], previ
         "",
     ]
     if preview:
-        lines += [f"Preview of `{preview['clip']}` on the G1: `{preview['video']}`", "", f"![preview]({preview['image']})", ""]
+        lines += [
+            f"Preview of `{preview['clip']}` on the G1: `{preview['video']}`",
+            "",
+            f"![preview]({preview['image']})",
+            "",
+        ]
     lines += ["| clip | frames | fps | seconds | performer | status | findings |", "|---|---|---|---|---|---|---|"]
     for c in checks:
         findings = "<br>".join(f.replace("|", "\\|") for f in c.findings)
-        lines.append(f"| {c.name} | {c.frames} | {c.fps:g} | {c.seconds:.1f} | {c.performer or ''} | {c.status} | {findings} |")
+        lines.append(
+            f"| {c.name} | {c.frames} | {c.fps:g} | {c.seconds:.1f} | {c.performer or ''} | {c.status} | {findings} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def run_main(
-    dataset: Path | None = None, out: Path | None = None, video: bool = True, video_seconds: float = 5.0, g1: G1 | None = None
+    dataset: Path | None = None,
+    out: Path | None = None,
+    video: bool = True,
+    video_seconds: float = 5.0,
+    g1: G1 | None = None,
 ) -> Path:
     """Run the main job; returns the report folder (``report.md``, ``report.json``, ``preview.mp4``/``.png``)."""
     dataset = dataset or settings.g1_motions_dir()

@@ -36,8 +36,14 @@ def check_file(path: Path, g1: G1, config: ValidationConfig = ValidationConfig()
     severities = {f.severity for f in findings}
     status = "invalid" if "error" in severities else "warning" if findings else "ok"
     return ClipCheck(
-        str(path), clip.name, status, clip.num_frames, clip.fps, round(clip.duration, 3),
-        clip.provenance.get("performer"), [str(f) for f in findings],
+        str(path),
+        clip.name,
+        status,
+        clip.num_frames,
+        clip.fps,
+        round(clip.duration, 3),
+        clip.provenance.get("performer"),
+        [str(f) for f in findings],
     )
 
 
@@ -61,7 +67,11 @@ def print_checks(checks: list[ClipCheck]) -> None:
     style = {"ok": "green", "warning": "yellow", "invalid": "red"}
     for c in checks:
         table.add_row(
-            c.name, str(c.frames), f"{c.fps:g}", f"{c.seconds:.1f}", f"[{style[c.status]}]{c.status}[/]",
+            c.name,
+            str(c.frames),
+            f"{c.fps:g}",
+            f"{c.seconds:.1f}",
+            f"[{style[c.status]}]{c.status}[/]",
             "\n".join(c.findings),
         )
     console().print(table)

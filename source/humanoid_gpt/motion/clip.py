@@ -95,4 +95,6 @@ class MotionClip:
         quat = R.quat_slerp(
             torch.from_numpy(self.root_quat[i0]), torch.from_numpy(self.root_quat[i1]), torch.from_numpy(a)
         ).numpy()
-        return self.replace(fps=float(fps), root_pos=lerp(self.root_pos), root_quat=quat, joint_pos=lerp(self.joint_pos))
+        return self.replace(
+            fps=float(fps), root_pos=lerp(self.root_pos), root_quat=quat, joint_pos=lerp(self.joint_pos)
+        )

@@ -111,7 +111,7 @@ def _require(data, path: Path, keys: Iterable[str], fmt: str) -> None:
 
 
 def _check_shape(arr: np.ndarray, path: Path, key: str, shape: tuple) -> None:
-    ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape))
+    ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape, strict=True))
     if not ok:
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise MotionFormatError(f"{path}: '{key}' has shape {arr.shape}, expected {want}")
@@ -171,7 +171,14 @@ def read_beyondmimic_npz(path: str | Path, g1: G1 | None = None, joint_order: st
     for name, perm in perms.items():
         q = np.empty_like(joint_pos)
         q[:, perm] = joint_pos
-        clip = MotionClip(path.stem, fps, body_pos[:, 0], body_quat[:, 0], q, {**infer_provenance(path), "source_format": "beyondmimic", "joint_order": name})
+        clip = MotionClip(
+            path.stem,
+            fps,
+            body_pos[:, 0],
+            body_quat[:, 0],
+            q,
+            {**infer_provenance(path), "source_format": "beyondmimic", "joint_order": name},
+        )
         errors[name] = _body_match_error(g1, clip, body_pos)
         if errors[name] < 0.01 or len(perms) == 1:
             return clip
@@ -207,10 +214,17 @@ def read_clip_npz(path: str | Path) -> MotionClip:
     """Our own clip NPZ (see the module docstring)."""
     path = Path(path)
     data = _load_npz(path)
-    _require(data, path, ["schema_version", "fps", "root_pos", "root_quat_wxyz", "joint_pos", "joint_names", "meta_json"], "a humanoid_gpt clip")
+    _require(
+        data,
+        path,
+        ["schema_version", "fps", "root_pos", "root_quat_wxyz", "joint_pos", "joint_names", "meta_json"],
+        "a humanoid_gpt clip",
+    )
     version = int(data["schema_version"])
     if version > SCHEMA_VERSION:
-        raise MotionFormatError(f"{path}: schema version {version} is newer than this reader ({SCHEMA_VERSION}); upgrade humanoid_gpt")
+        raise MotionFormatError(
+            f"{path}: schema version {version} is newer than this reader ({SCHEMA_VERSION}); upgrade humanoid_gpt"
+        )
     names = tuple(str(n) for n in data["joint_names"])
     joint_pos = np.asarray(data["joint_pos"], dtype=np.float64)
     _check_shape(joint_pos, path, "joint_pos", (None, len(names)))
@@ -218,7 +232,14 @@ def read_clip_npz(path: str | Path) -> MotionClip:
         raise MotionFormatError(f"{path}: joint_names {names[:3]}... are not the G1's 29 joints")
     order = [names.index(j) for j in G1_JOINT_NAMES]  # files may store another order; the names say which
     meta = json.loads(str(data["meta_json"]))
-    return MotionClip(meta.get("name", path.stem), float(data["fps"]), data["root_pos"], data["root_quat_wxyz"], joint_pos[:, order], meta.get("provenance", {}))
+    return MotionClip(
+        meta.get("name", path.stem),
+        float(data["fps"]),
+        data["root_pos"],
+        data["root_quat_wxyz"],
+        joint_pos[:, order],
+        meta.get("provenance", {}),
+    )
 
 
 def _load_npz(path: Path):
@@ -259,13 +280,17 @@ def read_clip(path: str | Path, fps: float | None = None, g1: G1 | None = None) 
         try:
             kind = npz_kind(data.keys())
         except MotionFormatError as e:
-            raise MotionFormatError(f"{path}: {e}; expected a humanoid_gpt clip, a BeyondMimic or a holosoma NPZ") from None
+            raise MotionFormatError(
+                f"{path}: {e}; expected a humanoid_gpt clip, a BeyondMimic or a holosoma NPZ"
+            ) from None
         if kind == "humanoid_gpt":
             return read_clip_npz(path)
         if kind == "beyondmimic":
             return read_beyondmimic_npz(path, g1)
         return read_holosoma_npz(path, fps)
-    raise MotionFormatError(f"{path}: unknown motion file type '{path.suffix}'; supported: {', '.join(MOTION_SUFFIXES)}")
+    raise MotionFormatError(
+        f"{path}: unknown motion file type '{path.suffix}'; supported: {', '.join(MOTION_SUFFIXES)}"
+    )
 
 
 def load_clip(
@@ -338,7 +363,9 @@ def save_clip(clip: MotionClip, path: str | Path) -> Path:
     return path
 
 
-def save_beyondmimic_npz(clip: MotionClip, path: str | Path, g1: G1 | None = None, joint_order: str = "isaaclab") -> Path:
+def save_beyondmimic_npz(
+    clip: MotionClip, path: str | Path, g1: G1 | None = None, joint_order: str = "isaaclab"
+) -> Path:
     """Write ``clip`` as a BeyondMimic NPZ (float32, body quaternions w-first, world-frame velocities).
 
     ``joint_order="isaaclab"`` (default) stores joints and bodies in the breadth-first order BeyondMimic's Isaac Lab

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from humanoid_gpt import rotations as R
 from humanoid_gpt.kinematics import clip_body_states
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
@@ -67,8 +66,16 @@ class MotionLibrary:
         self._data = torch.cat([linear, *_slerp_table(quats, self.num_frames)], dim=1)  # one row per frame
         self.weights = torch.ones(len(names), device=self.device) if weights is None else weights.to(self.device)
         j, b = num_joints, len(body_names)
-        sizes = {"joint_pos": j, "joint_vel": j, "root_pos": 3, "root_lin_vel": 3, "root_ang_vel": 3,
-                 "body_pos": 3 * b, "body_lin_vel": 3 * b, "body_ang_vel": 3 * b}
+        sizes = {
+            "joint_pos": j,
+            "joint_vel": j,
+            "root_pos": 3,
+            "root_lin_vel": 3,
+            "root_ang_vel": 3,
+            "body_pos": 3 * b,
+            "body_lin_vel": 3 * b,
+            "body_ang_vel": 3 * b,
+        }
         self._layout, offset = {}, 0
         for key, size in sizes.items():
             self._layout[key] = slice(offset, offset + size)
@@ -95,10 +102,21 @@ class MotionLibrary:
                 raise ValueError(f"clip {clip.name!r} has {clip.num_frames} frame(s); a library clip needs at least 2")
             bs = clip_body_states(g1, clip, body_names)
             T = clip.num_frames
-            linear.append(np.concatenate([
-                clip.joint_pos, clip.joint_vel(), clip.root_pos, clip.root_lin_vel("world"), clip.root_ang_vel("world"),
-                bs.pos.reshape(T, -1), bs.lin_vel.reshape(T, -1), bs.ang_vel.reshape(T, -1),
-            ], axis=1))
+            linear.append(
+                np.concatenate(
+                    [
+                        clip.joint_pos,
+                        clip.joint_vel(),
+                        clip.root_pos,
+                        clip.root_lin_vel("world"),
+                        clip.root_ang_vel("world"),
+                        bs.pos.reshape(T, -1),
+                        bs.lin_vel.reshape(T, -1),
+                        bs.ang_vel.reshape(T, -1),
+                    ],
+                    axis=1,
+                )
+            )
             quats.append(np.concatenate([clip.root_quat[:, None], bs.quat], axis=1))
         as_t = lambda x: torch.as_tensor(np.concatenate(x), dtype=dtype, device=device)  # noqa: E731
         w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
@@ -176,7 +194,7 @@ def _slerp_table(quats: torch.Tensor, num_frames: torch.Tensor) -> tuple[torch.T
     slerp weights then become the linear ones, without a branch at query time."""
     q = quats.double().clone()
     starts = (torch.cumsum(num_frames, 0) - num_frames).tolist()
-    for s, n in zip(starts, num_frames.tolist()):  # per clip, at build time only
+    for s, n in zip(starts, num_frames.tolist(), strict=True):  # per clip, at build time only
         seg = q[s : s + n]
         dots = (seg[1:] * seg[:-1]).sum(-1)
         flips = torch.cumprod(torch.where(dots < 0, -1.0, 1.0).to(q.dtype), dim=0)

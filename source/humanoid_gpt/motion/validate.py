@@ -75,7 +75,9 @@ def check_quaternion(clip: MotionClip, cfg: ValidationConfig) -> list[Finding]:
     bad = np.abs(norm - 1.0) > cfg.quat_norm_tol
     if bad.any():
         f = _first(bad)
-        return [Finding("error", "unit_quaternion", "root_quat", f, f"norm {norm[f]:.4f}, expected 1 ({bad.sum()} frames)")]
+        return [
+            Finding("error", "unit_quaternion", "root_quat", f, f"norm {norm[f]:.4f}, expected 1 ({bad.sum()} frames)")
+        ]
     return []
 
 
@@ -98,9 +100,16 @@ def quaternion_order_suspect(quat_wxyz: np.ndarray, cfg: ValidationConfig = Vali
 
 def check_quaternion_order(clip: MotionClip, cfg: ValidationConfig) -> list[Finding]:
     if quaternion_order_suspect(clip.root_quat, cfg):
-        return [Finding("error", "quaternion_order", "root_quat", None,
-                        "the pelvis lies on its side in most frames but is upright with the quaternion components "
-                        "rotated by one place: the file stores the quaternion in the other order (w,x,y,z vs x,y,z,w)")]
+        return [
+            Finding(
+                "error",
+                "quaternion_order",
+                "root_quat",
+                None,
+                "the pelvis lies on its side in most frames but is upright with the quaternion components "
+                "rotated by one place: the file stores the quaternion in the other order (w,x,y,z vs x,y,z,w)",
+            )
+        ]
     return []
 
 
@@ -111,17 +120,31 @@ def check_joint_limits(clip: MotionClip, limits: np.ndarray, cfg: ValidationConf
     gross = (excess > cfg.joint_limit_gross).mean(axis=0) > cfg.gross_fraction
     if gross.any():
         names = [clip.joint_names[j] for j in np.flatnonzero(gross)]
-        out.append(Finding("error", "joint_order", "joint_pos", None,
-                           f"{len(names)} joints ({', '.join(names[:4])}{'...' if len(names) > 4 else ''}) are more "
-                           f"than {cfg.joint_limit_gross} rad beyond the G1's limits in over "
-                           f"{cfg.gross_fraction:.0%} of frames: the columns are probably not in the G1 joint order "
-                           f"({G1_JOINT_NAMES[0]}, {G1_JOINT_NAMES[1]}, ...)"))
+        out.append(
+            Finding(
+                "error",
+                "joint_order",
+                "joint_pos",
+                None,
+                f"{len(names)} joints ({', '.join(names[:4])}{'...' if len(names) > 4 else ''}) are more "
+                f"than {cfg.joint_limit_gross} rad beyond the G1's limits in over "
+                f"{cfg.gross_fraction:.0%} of frames: the columns are probably not in the G1 joint order "
+                f"({G1_JOINT_NAMES[0]}, {G1_JOINT_NAMES[1]}, ...)",
+            )
+        )
     over = excess > cfg.joint_limit_tol
     if over.any():
         frame, j = np.unravel_index(np.argmax(excess), excess.shape)
-        out.append(Finding("warning", "joint_limits", clip.joint_names[j], int(frame),
-                           f"{excess[frame, j]:.3f} rad beyond the limit ({over.any(axis=1).sum()} frames, "
-                           f"{over.any(axis=0).sum()} joints past the {cfg.joint_limit_tol} rad tolerance)"))
+        out.append(
+            Finding(
+                "warning",
+                "joint_limits",
+                clip.joint_names[j],
+                int(frame),
+                f"{excess[frame, j]:.3f} rad beyond the limit ({over.any(axis=1).sum()} frames, "
+                f"{over.any(axis=0).sum()} joints past the {cfg.joint_limit_tol} rad tolerance)",
+            )
+        )
     return out
 
 
@@ -131,23 +154,44 @@ def check_root(clip: MotionClip, cfg: ValidationConfig) -> list[Finding]:
     bad = (z < cfg.min_root_height) | (z > cfg.max_root_height)
     if bad.any():
         f = _first(bad)
-        out.append(Finding("error", "root_height", "root_pos[2]", f,
-                           f"pelvis height {z[f]:.3f} m outside [{cfg.min_root_height}, {cfg.max_root_height}] m "
-                           "(wrong units or axis convention? the G1 CSV is in metres, z up)"))
+        out.append(
+            Finding(
+                "error",
+                "root_height",
+                "root_pos[2]",
+                f,
+                f"pelvis height {z[f]:.3f} m outside [{cfg.min_root_height}, {cfg.max_root_height}] m "
+                "(wrong units or axis convention? the G1 CSV is in metres, z up)",
+            )
+        )
     if clip.num_frames > 1:
         speed = np.linalg.norm(np.diff(clip.root_pos, axis=0), axis=1) * clip.fps
         fast = speed > cfg.max_root_speed
         if fast.any():
             f = _first(fast)
-            out.append(Finding("error", "root_speed", "root_pos", f,
-                               f"root moves at {speed[f]:.1f} m/s (> {cfg.max_root_speed}): a jump in the data or a "
-                               "wrong frame rate"))
+            out.append(
+                Finding(
+                    "error",
+                    "root_speed",
+                    "root_pos",
+                    f,
+                    f"root moves at {speed[f]:.1f} m/s (> {cfg.max_root_speed}): a jump in the data or a "
+                    "wrong frame rate",
+                )
+            )
         jspeed = np.abs(np.diff(clip.joint_pos, axis=0)) * clip.fps
         fastj = jspeed > cfg.max_joint_speed
         if fastj.any():
             frame, j = np.unravel_index(np.argmax(jspeed), jspeed.shape)
-            out.append(Finding("warning", "joint_speed", clip.joint_names[j], int(frame),
-                               f"{jspeed[frame, j]:.1f} rad/s (> {cfg.max_joint_speed}) in {fastj.any(axis=1).sum()} frames"))
+            out.append(
+                Finding(
+                    "warning",
+                    "joint_speed",
+                    clip.joint_names[j],
+                    int(frame),
+                    f"{jspeed[frame, j]:.1f} rad/s (> {cfg.max_joint_speed}) in {fastj.any(axis=1).sum()} frames",
+                )
+            )
     return out
 
 

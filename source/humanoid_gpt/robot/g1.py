@@ -134,7 +134,9 @@ def resolve_g1_xml(path: str | Path | None = None) -> Path:
             "with internet so mujoco-menagerie downloads the model"
         ) from e
     if not xml.is_file():
-        raise AssetError(f"G1 model {xml} is missing; MENAGERIE_ROOT={root} must hold {MENAGERIE_ROBOT}/{MENAGERIE_ENTRY}.xml")
+        raise AssetError(
+            f"G1 model {xml} is missing; MENAGERIE_ROOT={root} must hold {MENAGERIE_ROBOT}/{MENAGERIE_ENTRY}.xml"
+        )
     return xml
 
 
@@ -206,7 +208,9 @@ class G1:
         spec.option.iterations = iterations
         spec.option.ls_iterations = ls_iterations
         spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
-        for name, arm, kp, kd, effort in zip(self.joint_names, self.armature, self.kp, self.kd, self.effort_limit):
+        for name, arm, kp, kd, effort in zip(
+            self.joint_names, self.armature, self.kp, self.kd, self.effort_limit, strict=True
+        ):
             joint = spec.joint(name)
             joint.armature = arm
             if actuators == "none":
@@ -241,15 +245,32 @@ class G1:
 
 def _add_floor(spec: mujoco.MjSpec) -> None:
     tex = spec.add_texture(
-        name="hgpt_grid", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-        rgb1=[0.25, 0.3, 0.35], rgb2=[0.35, 0.4, 0.45], width=512, height=512,
+        name="hgpt_grid",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.25, 0.3, 0.35],
+        rgb2=[0.35, 0.4, 0.45],
+        width=512,
+        height=512,
     )
     spec.add_material(name="hgpt_floor", textures=["", tex.name], texrepeat=[8, 8], reflectance=0.1)
     spec.worldbody.add_geom(
-        name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="hgpt_floor",
-        contype=1, conaffinity=1, condim=3, friction=[1.0, 0.005, 0.0001],
+        name="floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[0, 0, 0.05],
+        material="hgpt_floor",
+        contype=1,
+        conaffinity=1,
+        condim=3,
+        friction=[1.0, 0.005, 0.0001],
     )
-    spec.worldbody.add_light(name="hgpt_sun", pos=[0, 0, 4], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, diffuse=[0.8, 0.8, 0.8])
+    spec.worldbody.add_light(
+        name="hgpt_sun",
+        pos=[0, 0, 4],
+        dir=[0, 0, -1],
+        type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+        diffuse=[0.8, 0.8, 0.8],
+    )
 
 
 @functools.lru_cache(maxsize=8)
