@@ -27,7 +27,7 @@ def _motions_check(args: argparse.Namespace) -> int:
     from humanoid_gpt.motion.io import find_motion_files
     from humanoid_gpt.robot import load_g1
 
-    checks = check_files(find_motion_files(args.paths), load_g1(), progress=True)
+    checks = check_files(find_motion_files(args.paths), load_g1(), fps=args.fps, progress=True)
     print_checks(checks)
     if args.json:
         write_text_atomic(args.json, json.dumps([c.to_dict() for c in checks], indent=2))
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = motions.add_parser("check", help="validate motion files; exit 1 if any is invalid")
     c.add_argument("paths", nargs="+", type=Path, help="files or folders")
     c.add_argument("--json", type=Path, help="also write the checks as JSON")
+    c.add_argument("--fps", type=float, help="frame rate of CSVs (default: 60 for G1 Moves, else 30)")
     c.set_defaults(func=_motions_check)
     v = motions.add_parser("convert", help="convert a motion file to our NPZ or BeyondMimic NPZ")
     v.add_argument("src", type=Path)

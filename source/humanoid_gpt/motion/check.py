@@ -26,10 +26,13 @@ class ClipCheck:
         return asdict(self)
 
 
-def check_file(path: Path, g1: G1, config: ValidationConfig = ValidationConfig()) -> ClipCheck:
-    """Read and validate one file; read failures become an ``invalid`` row carrying the error."""
+def check_file(
+    path: Path, g1: G1, fps: float | None = None, config: ValidationConfig = ValidationConfig()
+) -> ClipCheck:
+    """Read and validate one file; read failures become an ``invalid`` row carrying the error. ``fps`` overrides
+    the frame rate of files that do not store one (CSV)."""
     try:
-        clip = read_clip(path, g1=g1)
+        clip = read_clip(path, fps=fps, g1=g1)
     except (HGPTError, OSError, ValueError) as e:
         return ClipCheck(str(path), path.stem, "invalid", findings=[f"error: {e}"])
     findings = validate_clip(clip, g1.joint_limits, config)
@@ -47,12 +50,12 @@ def check_file(path: Path, g1: G1, config: ValidationConfig = ValidationConfig()
     )
 
 
-def check_files(files: list[Path], g1: G1, progress: bool = False) -> list[ClipCheck]:
+def check_files(files: list[Path], g1: G1, fps: float | None = None, progress: bool = False) -> list[ClipCheck]:
     if progress:
         from rich.progress import track
 
-        return [check_file(f, g1) for f in track(files, description="checking motions", transient=True)]
-    return [check_file(f, g1) for f in files]
+        files = track(files, description="checking motions", transient=True)
+    return [check_file(f, g1, fps) for f in files]
 
 
 def print_checks(checks: list[ClipCheck]) -> None:
