@@ -67,3 +67,12 @@ def test_robot_info_lists_all_joints(capsys):
     assert main(["robot", "info"]) == 0
     out = capsys.readouterr().out
     assert "left_hip_pitch_joint" in out and "right_wrist_yaw_joint" in out
+
+
+def test_preview_skips_the_still_opening(walk_clip):
+    from humanoid_gpt.jobs.main_job import liveliest_window
+
+    clip = walk_clip.slice(0, 600)
+    clip.joint_pos[:300] = clip.joint_pos[0]  # a T-pose-like still opening of 10 s
+    start = liveliest_window(clip, seconds=3.0)
+    assert start >= 290

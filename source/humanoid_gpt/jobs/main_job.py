@@ -9,9 +9,12 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from humanoid_gpt import __version__, settings
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.motion.check import ClipCheck, check_files, print_checks
+from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.io import find_motion_files, load_clip
 from humanoid_gpt.robot.g1 import G1, load_g1
 
@@ -101,7 +104,23 @@ def _render_preview(g1: G1, checks: list[ClipCheck], out: Path, seconds: float) 
     # A dance shows the most of the robot; fall back to the first valid clip.
     pick = next((c for c in valid if "dance" in c.name), valid[0])
     clip = load_clip(pick.path, g1=g1)
+    start = liveliest_window(clip, seconds)
+    clip = clip.slice(start)
     frames = render_clip(g1, clip, fps=30.0, max_seconds=seconds)
     write_video(frames, out / "preview.mp4", fps=30.0)
     write_filmstrip(frames, out / "preview.png")
-    return {"clip": pick.name, "video": "preview.mp4", "image": "preview.png", "seconds": round(len(frames) / 30.0, 2)}
+    return {
+        "clip": pick.name,
+        "start_seconds": round(start / clip.fps, 2),
+        "video": "preview.mp4",
+        "image": "preview.png",
+        "seconds": round(len(frames) / 30.0, 2),
+    }
+
+
+def liveliest_window(clip: MotionClip, seconds: float) -> int:
+    """First frame of the ``seconds``-long window with the most joint motion (mocap clips often open in a T-pose)."""
+    n = min(clip.num_frames, int(seconds * clip.fps) + 1)
+    speed = np.abs(clip.joint_vel()).sum(axis=1)
+    window = np.convolve(speed, np.ones(n), mode="valid")  # window[i]: total motion of frames i .. i + n - 1
+    return int(np.argmax(window))

@@ -172,7 +172,7 @@ class MotionLibrary:
         theta = r0[:, d + 4 * q : d + 5 * q].unsqueeze(-1)
         inv_sin = r0[:, d + 5 * q :].unsqueeze(-1)
         a = alpha.unsqueeze(-1)
-        quat = q0 * (torch.sin((1.0 - a) * theta) * inv_sin) + q1 * (torch.sin(a * theta) * inv_sin)
+        quat = torch.addcmul(q0 * (torch.sin((1.0 - a) * theta) * inv_sin), q1, torch.sin(a * theta) * inv_sin)
         L = self._layout
         return MotionFrame(
             joint_pos=lin[:, L["joint_pos"]],
