@@ -12,7 +12,6 @@ query's slerp is two sines and a weighted sum (about 4x faster than a general sl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,23 +19,7 @@ import torch
 from humanoid_gpt.kinematics import clip_body_states
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
-
-
-@dataclass
-class MotionFrame:
-    """Reference state for a batch of N queries. World frame; quaternions (w, x, y, z); bodies in the library's
-    ``body_names`` order."""
-
-    joint_pos: torch.Tensor  # (N, 29) rad
-    joint_vel: torch.Tensor  # (N, 29) rad/s
-    root_pos: torch.Tensor  # (N, 3) m
-    root_quat: torch.Tensor  # (N, 4)
-    root_lin_vel: torch.Tensor  # (N, 3) m/s
-    root_ang_vel: torch.Tensor  # (N, 3) rad/s
-    body_pos: torch.Tensor  # (N, B, 3)
-    body_quat: torch.Tensor  # (N, B, 4)
-    body_lin_vel: torch.Tensor  # (N, B, 3)
-    body_ang_vel: torch.Tensor  # (N, B, 3)
+from humanoid_gpt.state import KinematicState
 
 
 class MotionLibrary:
@@ -155,7 +138,7 @@ class MotionLibrary:
         u = torch.rand(n, generator=generator, device=self.device, dtype=self.duration.dtype)
         return ids, u * self.duration[ids]
 
-    def frames(self, clip_ids: torch.Tensor, times: torch.Tensor) -> MotionFrame:
+    def frames(self, clip_ids: torch.Tensor, times: torch.Tensor) -> KinematicState:
         """Reference states at ``times`` (s) of clips ``clip_ids``; times are clamped to each clip's span."""
         n, b, q, d = clip_ids.shape[0], len(self.body_names), self._num_quats, self._num_linear
         f = (times.to(self.fps.dtype) * self.fps[clip_ids]).clamp_min(0.0)
@@ -174,7 +157,7 @@ class MotionLibrary:
         a = alpha.unsqueeze(-1)
         quat = torch.addcmul(q0 * (torch.sin((1.0 - a) * theta) * inv_sin), q1, torch.sin(a * theta) * inv_sin)
         L = self._layout
-        return MotionFrame(
+        return KinematicState(
             joint_pos=lin[:, L["joint_pos"]],
             joint_vel=lin[:, L["joint_vel"]],
             root_pos=lin[:, L["root_pos"]],
