@@ -1,0 +1,82 @@
+"""The paper's tracking metrics, with their units as part of the contract (DESIGN.md).
+
+- SR: share of episodes that reach the motion's end without a fall.
+- MPJPE (rad) / MPJVE (rad/s): mean absolute joint position / velocity error over the 29 joints and all frames.
+- root velocity error (m/s): mean Euclidean norm of the root linear velocity error.
+- MPKPE (mm): mean keypoint distance in each side's gravity-aligned heading frame; G-MPKPE (mm): in the world frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from humanoid_gpt.mdp.frames import to_heading_frame
+from humanoid_gpt.state import KinematicState
+
+ERROR_KEYS = ("mpjpe", "mpjve", "root_vel_err", "mpkpe_mm", "g_mpkpe_mm")
+
+
+def step_errors(robot: KinematicState, ref: KinematicState) -> dict[str, torch.Tensor]:
+    """Per-env tracking errors (N,) for one frame."""
+    return {
+        "mpjpe": (robot.joint_pos - ref.joint_pos).abs().mean(-1),
+        "mpjve": (robot.joint_vel - ref.joint_vel).abs().mean(-1),
+        "root_vel_err": (robot.root_lin_vel - ref.root_lin_vel).norm(dim=-1),
+        "mpkpe_mm": 1000.0 * (to_heading_frame(robot).pos - to_heading_frame(ref).pos).norm(dim=-1).mean(-1),
+        "g_mpkpe_mm": 1000.0 * (robot.body_pos - ref.body_pos).norm(dim=-1).mean(-1),
+    }
+
+
+@dataclass
+class EpisodeRecord:
+    clip: int
+    success: bool
+    steps: int
+    sums: dict[str, float]  # error sums over the episode's frames
+
+
+@dataclass
+class MetricsAccumulator:
+    """Sums per-env errors over steps and closes an episode record when an env is done."""
+
+    num_envs: int
+    device: torch.device | str = "cpu"
+    records: list[EpisodeRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._sums = {k: torch.zeros(self.num_envs, dtype=torch.float64, device=self.device) for k in ERROR_KEYS}
+        self._steps = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+
+    def add(self, errors: dict[str, torch.Tensor], active: torch.Tensor | None = None) -> None:
+        mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device) if active is None else active
+        for k in ERROR_KEYS:
+            self._sums[k] += torch.where(mask, errors[k].double(), 0.0)
+        self._steps += mask.long()
+
+    def close(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, success: torch.Tensor) -> None:
+        """Record the episodes of ``env_ids`` (ended now) and clear their sums."""
+        for e, c, s in zip(env_ids.tolist(), clip_ids.tolist(), success.tolist(), strict=True):
+            sums = {k: float(self._sums[k][e]) for k in ERROR_KEYS}
+            self.records.append(EpisodeRecord(int(c), bool(s), int(self._steps[e]), sums))
+        for k in ERROR_KEYS:
+            self._sums[k][env_ids] = 0.0
+        self._steps[env_ids] = 0
+
+
+def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
+    """SR (%) over episodes; errors averaged over all tracked frames (frame-weighted), as the paper reports them."""
+    if not records:
+        return {"episodes": 0}
+    frames = sum(r.steps for r in records)
+    out = {
+        "episodes": len(records),
+        "sr_percent": 100.0 * sum(r.success for r in records) / len(records),
+        "falls": sum(not r.success for r in records),
+        "frames": frames,
+        "mean_episode_steps": frames / len(records),
+    }
+    for k in ERROR_KEYS:
+        out[k] = sum(r.sums[k] for r in records) / max(frames, 1)
+    return out
