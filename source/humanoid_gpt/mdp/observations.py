@@ -69,7 +69,7 @@ def student_observation(
             ref_next.joint_pos - consts.default_joint_pos,
             ref_next.root_pos[:, 2:3],
             R.projected_gravity(ref_next.root_quat),
-            ref_vel,
+            ref_vel.flatten(1),
             torch.cos(yaw_err).unsqueeze(-1),
             torch.sin(yaw_err).unsqueeze(-1),
             xy_err,
