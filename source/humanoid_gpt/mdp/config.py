@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 
 from humanoid_gpt.robot.g1 import END_EFFECTOR_BODIES, G1, G1_KEYPOINT_NAMES
@@ -143,7 +144,7 @@ class RobotTensors:
     @classmethod
     def build(cls, g1: G1, cfg: TrackingConfig, device: torch.device | str = "cpu") -> RobotTensors:
         cfg.validate()
-        t = lambda x: torch.as_tensor(x, dtype=torch.float32, device=device)  # noqa: E731
+        t = lambda x: torch.tensor(np.asarray(x), dtype=torch.float32, device=device)  # noqa: E731
         return cls(
             default_joint_pos=t(g1.default_joint_pos),
             action_scale=t(g1.action_scale),

@@ -1,0 +1,241 @@
+"""The tracking task on the native MuJoCo backend, as an rsl_rl ``VecEnv``.
+
+Same MDP as the Isaac Lab task (every observation, reward and termination comes from ``humanoid_gpt.mdp``); the
+physics is C MuJoCo on CPU threads (:class:`MujocoWorlds`). Observation groups: ``policy`` and ``critic`` (the
+privileged observation, what experts train on), ``student`` and ``teacher`` (for DAgger).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+
+from humanoid_gpt import rotations as R
+from humanoid_gpt.mdp import observations as O
+from humanoid_gpt.mdp.actions import joint_targets
+from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig
+from humanoid_gpt.mdp.randomization import push_velocity, sample_env_params
+from humanoid_gpt.mdp.reset import reset_state_from_reference
+from humanoid_gpt.mdp.rewards import TrackingStep, compute_rewards
+from humanoid_gpt.mdp.terminations import compute_failures, motion_ended
+from humanoid_gpt.metrics import MetricsAccumulator, step_errors
+from humanoid_gpt.motion.library import MotionLibrary
+from humanoid_gpt.robot.g1 import G1
+from humanoid_gpt.state import KinematicState
+from humanoid_gpt_sim2sim.worlds import MujocoWorlds
+
+
+@dataclass
+class EvalSchedule:
+    """Evaluation: every clip once from its first frame, in order, envs taking the next clip as they finish."""
+
+    clip_ids: Sequence[int]
+
+
+class MujocoTrackingEnv(VecEnv):
+    """``num_envs`` G1s tracking clips of ``library`` under ``cfg``.
+
+    Training (default): episodes start at a random phase of a clip sampled by the library's weights (reference state
+    initialization) and end on a failure, at the clip's end or after ``cfg.episode_seconds``. With ``schedule``, each
+    episode plays one clip of the schedule from its start to its end (or a fall): the evaluation protocol.
+    """
+
+    def __init__(
+        self,
+        g1: G1,
+        library: MotionLibrary,
+        cfg: TrackingConfig,
+        num_envs: int,
+        seed: int = 0,
+        num_threads: int = 2,
+        schedule: EvalSchedule | None = None,
+    ) -> None:
+        cfg.validate()
+        if tuple(library.body_names) != tuple(cfg.keypoints):
+            raise ValueError(f"the motion library tracks {library.body_names}, the task needs {cfg.keypoints}")
+        too_short = [n for n, d in zip(library.names, library.duration.tolist(), strict=True) if d < 2 * cfg.control_dt]
+        if too_short:
+            raise ValueError(f"clips {too_short[:5]} are shorter than two control steps ({2 * cfg.control_dt} s)")
+        self.g1, self.library, self.cfg = g1, library, cfg
+        self.num_envs = num_envs
+        self.num_actions = g1.num_joints
+        self.device = torch.device("cpu")
+        self.consts = RobotTensors.build(g1, cfg)
+        self.dt = cfg.control_dt
+        self.decimation = cfg.decimation
+        self.schedule = list(schedule.clip_ids) if schedule is not None else None
+        self._next_scheduled = 0
+        self.max_episode_length = (
+            int(np.ceil(float(library.duration.max()) / self.dt)) + 1
+            if self.schedule is not None
+            else cfg.max_episode_steps
+        )
+        self.generator = torch.Generator().manual_seed(seed)
+        dr = cfg.randomization if self.schedule is None else type(cfg.randomization).off()
+        self.dr = dr
+        self.params = sample_env_params(dr, num_envs, self.generator)
+        per_env = dr.friction or dr.mass or dr.gains
+        self.worlds = MujocoWorlds(g1, num_envs, cfg.keypoints, cfg.physics_dt, num_threads, per_env_models=per_env)
+        if per_env:
+            self.worlds.randomize(self.params)
+
+        n, a = num_envs, self.num_actions
+        self.clip_ids = torch.zeros(n, dtype=torch.long)
+        self.motion_time = torch.zeros(n, dtype=torch.float64)
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long)
+        self.action = torch.zeros(n, a)
+        self.prev_action = torch.zeros(n, a)
+        self._delayed = torch.zeros(int(dr.latency_steps[1]) + 1 if dr.latency else 1, n, a)
+        self.push_timer = self.params.push_interval.clone()
+        self.active = torch.ones(n, dtype=torch.bool)  # False once an evaluation schedule is exhausted
+        self.metrics = MetricsAccumulator(n)
+        self._episode_sums: dict[str, torch.Tensor] = {}
+        self.reset()
+
+    # Reference and robot state -------------------------------------------------------------------------------------
+
+    def _ref(self, dt_ahead: float = 0.0) -> KinematicState:
+        return self.library.frames(self.clip_ids, self.motion_time + dt_ahead)
+
+    def robot_state(self) -> KinematicState:
+        w = self.worlds
+        f = lambda x: torch.from_numpy(x).float()  # noqa: E731
+        qpos, qvel = f(w.qpos), f(w.qvel)
+        root_quat = qpos[:, 3:7]
+        return KinematicState(
+            joint_pos=qpos[:, 7:],
+            joint_vel=qvel[:, 6:],
+            root_pos=qpos[:, :3],
+            root_quat=root_quat,
+            root_lin_vel=qvel[:, :3],
+            root_ang_vel=R.quat_apply(root_quat, qvel[:, 3:6]),  # MuJoCo's free joint stores it in the body frame
+            body_pos=f(w.body_pos),
+            body_quat=f(w.body_quat),
+            body_lin_vel=f(w.body_vel[..., 3:]),
+            body_ang_vel=f(w.body_vel[..., :3]),
+        )
+
+    # Resets ---------------------------------------------------------------------------------------------------------
+
+    def _start_episodes(self, env_ids: torch.Tensor) -> None:
+        if len(env_ids) == 0:
+            return
+        if self.schedule is None:
+            clips, times = self.library.sample(len(env_ids), self.generator)
+            self.clip_ids[env_ids] = clips
+            self.motion_time[env_ids] = times.double()
+        else:
+            for e in env_ids.tolist():
+                if self._next_scheduled < len(self.schedule):
+                    self.clip_ids[e] = self.schedule[self._next_scheduled]
+                    self._next_scheduled += 1
+                else:
+                    self.active[e] = False
+            self.motion_time[env_ids] = 0.0
+        # Never start so close to a clip's end that the first step already passes it.
+        latest = (self.library.duration[self.clip_ids[env_ids]] - 2 * self.dt).clamp_min(0.0)
+        self.motion_time[env_ids] = torch.minimum(self.motion_time[env_ids], latest)
+        ref = self.library.frames(self.clip_ids[env_ids], self.motion_time[env_ids])
+        s = reset_state_from_reference(ref, self.consts, self.dr, self.generator)
+        root_ang_body = R.quat_apply_inverse(s.root_quat, s.root_ang_vel)
+        qpos = torch.cat([s.root_pos, s.root_quat, s.joint_pos], -1).double().numpy()
+        qvel = torch.cat([s.root_lin_vel, root_ang_body, s.joint_vel], -1).double().numpy()
+        self.worlds.set_state(env_ids.numpy(), qpos, qvel)
+        self.episode_length_buf[env_ids] = 0
+        self.action[env_ids] = 0.0
+        self.prev_action[env_ids] = 0.0
+        self._delayed[:, env_ids] = 0.0
+
+    def reset(self) -> tuple[TensorDict, dict]:
+        self._next_scheduled = 0
+        self.active[:] = True
+        self._start_episodes(torch.arange(self.num_envs))
+        return self.get_observations(), {}
+
+    # Observations ----------------------------------------------------------------------------------------------------
+
+    def get_observations(self) -> TensorDict:
+        robot, ref_next = self.robot_state(), self._ref(self.dt)
+        self.ref_next = ref_next
+        student = O.student_observation(robot, ref_next, self.action, self.consts, self.dr, self.generator)
+        privileged = O.privileged_observation(robot, ref_next, self.action, self.consts)
+        return TensorDict(
+            {"policy": privileged, "critic": privileged, "student": student, "teacher": privileged},
+            batch_size=[self.num_envs],
+        )
+
+    # Stepping --------------------------------------------------------------------------------------------------------
+
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        actions = actions.detach().float().clamp(-100.0, 100.0)
+        self.prev_action = self.action
+        self.action = actions.clone()
+        # Action latency: env e applies the action from latency_steps[e] control steps ago.
+        self._delayed = torch.roll(self._delayed, 1, dims=0)
+        self._delayed[0] = actions
+        applied = self._delayed[self.params.latency_steps, torch.arange(self.num_envs)]
+        ref_next = self.ref_next
+        targets = joint_targets(
+            applied, self.consts, ref_next.joint_pos if self.cfg.action_relative_to_reference else None
+        )
+        self._push()
+        self.worlds.step(targets.double().numpy(), self.decimation)
+        self.motion_time += self.dt
+        self.episode_length_buf += 1
+
+        robot = self.robot_state()
+        ref = ref_next
+        s = TrackingStep(
+            robot,
+            ref,
+            self.action,
+            self.prev_action,
+            self.consts,
+            torch.from_numpy(self.worlds.torque).float(),
+            torch.from_numpy(self.worlds.self_contacts),
+        )
+        reward, terms = compute_rewards(s, self.cfg.rewards, self.dt)
+        failed, fail_terms = compute_failures(s, self.cfg.terminations)
+        unstable = torch.from_numpy(self.worlds.unstable.copy())
+        failed |= unstable
+        ended = motion_ended(self.motion_time, self.library.duration[self.clip_ids], self.dt)
+        time_out = (ended | (self.episode_length_buf >= self.max_episode_length)) & ~failed
+        done = failed | time_out
+        reward = torch.nan_to_num(reward, nan=0.0, posinf=0.0, neginf=0.0)
+
+        self.metrics.add(step_errors(robot, ref), self.active)
+        for name, value in terms.items():
+            self._episode_sums[name] = self._episode_sums.get(name, torch.zeros(self.num_envs)) + value
+        extras: dict = {"time_outs": time_out, "log": {}}
+        done_ids = done.nonzero().flatten()
+        if len(done_ids):
+            self.metrics.close(done_ids, self.clip_ids[done_ids], time_out[done_ids] & ended[done_ids])
+            log = extras["log"]
+            for name, total in self._episode_sums.items():
+                log[f"/episode_reward/{name}"] = total[done_ids].mean()
+                total[done_ids] = 0.0
+            for name, flags in fail_terms.items():
+                log[f"/termination/{name}"] = flags[done_ids].float().mean()
+            log["/termination/unstable_resets"] = unstable.sum().float()
+            log["/episode_length_s"] = self.episode_length_buf[done_ids].float().mean() * self.dt
+            self._start_episodes(done_ids)
+        obs = self.get_observations()
+        return obs, reward * self.active, done, extras
+
+    def _push(self) -> None:
+        if not self.dr.push:
+            return
+        self.push_timer -= self.dt
+        due = (self.push_timer <= 0).nonzero().flatten()
+        if len(due):
+            self.worlds.add_root_velocity(due.numpy(), push_velocity(self.dr, len(due), self.generator).numpy())
+            lo, hi = self.dr.push_interval
+            self.push_timer[due] = lo + (hi - lo) * torch.rand(len(due), generator=self.generator).double().float()
+
+    def close(self) -> None:
+        self.worlds.close()
