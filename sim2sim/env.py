@@ -214,7 +214,8 @@ class MujocoTrackingEnv(VecEnv):
         extras: dict = {"time_outs": time_out, "log": {}}
         done_ids = done.nonzero().flatten()
         if len(done_ids):
-            self.metrics.close(done_ids, self.clip_ids[done_ids], time_out[done_ids] & ended[done_ids])
+            closing = done_ids[self.active[done_ids]]  # envs past the end of an evaluation schedule record nothing
+            self.metrics.close(closing, self.clip_ids[closing], time_out[closing] & ended[closing])
             log = extras["log"]
             for name, total in self._episode_sums.items():
                 log[f"/episode_reward/{name}"] = total[done_ids].mean()

@@ -116,6 +116,29 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim2sim_eval(args: argparse.Namespace) -> int:
+    from humanoid_gpt.mdp.config import TrackingConfig
+    from humanoid_gpt.motion.io import load_clips
+    from humanoid_gpt.robot import load_g1
+    from humanoid_gpt_sim2sim.evaluate import evaluate, write_report
+    from humanoid_gpt_sim2sim.policies import make_policy
+
+    g1 = load_g1()
+    clips = load_clips(args.motions, g1, progress=True)
+    if args.max_seconds:
+        clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
+    cfg = TrackingConfig(action_relative_to_reference=args.relative_actions)
+    result = evaluate(g1, clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.threads, args.seed)
+    write_report(result, args.out)
+    agg = result["aggregate"]
+    print(
+        f"{agg['episodes']} clips: SR {agg['sr_percent']:.1f}%, MPJPE {agg['mpjpe']:.3f} rad, MPJVE {agg['mpjve']:.3f} "
+        f"rad/s, root vel {agg['root_vel_err']:.3f} m/s, MPKPE {agg['mpkpe_mm']:.1f} mm, "
+        f"G-MPKPE {agg['g_mpkpe_mm']:.1f} mm -> {args.out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1"
@@ -153,6 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     robot = sub.add_parser("robot", help="the G1").add_subparsers(dest="robot_command", required=True)
     robot.add_parser("info", help="joints, limits, gains").set_defaults(func=_robot_info)
     robot.add_parser("usd", help="convert the G1 MJCF to USD (cached) and print its path").set_defaults(func=_robot_usd)
+
+    sim = sub.add_parser("sim2sim", help="the native MuJoCo harness").add_subparsers(dest="sim_command", required=True)
+    e = sim.add_parser("eval", help="run a policy over clips and write the paper's metrics as JSON")
+    e.add_argument("--policy", required=True, help="'reference', 'zero', or a TorchScript file (student obs)")
+    e.add_argument("--motions", nargs="+", type=Path, required=True, help="motion files or folders")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--num-envs", type=int, default=16)
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--max-seconds", type=float, help="evaluate only the first seconds of each clip")
+    e.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
+    e.set_defaults(func=_sim2sim_eval)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)
