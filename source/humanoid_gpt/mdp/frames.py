@@ -26,6 +26,15 @@ def heading_quat(state: KinematicState) -> torch.Tensor:
 
 
 def to_heading_frame(state: KinematicState) -> LocalBodies:
+    """The state's bodies in its root heading frame. Computed once per state object: rewards, observations and
+    metrics all ask for it each step (states are values: build a new one rather than editing tensors in place)."""
+    cached = state.__dict__.get("_heading_frame")
+    if cached is None:
+        cached = state.__dict__["_heading_frame"] = _to_heading_frame(state)
+    return cached
+
+
+def _to_heading_frame(state: KinematicState) -> LocalBodies:
     yaw = heading_quat(state).unsqueeze(1).expand(-1, state.body_pos.shape[1], -1)
     origin = state.root_pos.clone()
     origin[:, 2] = 0.0
