@@ -144,7 +144,7 @@ class MujocoWorlds:
             mujoco.mj_comPos(m, d)
             mujoco.mj_comVel(m, d)
             # MuJoCo resets a diverging world itself (time back to 0): report it so the env resets and counts it.
-            self.unstable[i] = d.time < t0 + 0.5 * nstep * m.opt.timestep
+            self.unstable[i] = abs(d.time - t0 - nstep * m.opt.timestep) > 0.5 * m.opt.timestep
             self._read(i)
 
     def step(self, targets: np.ndarray, nstep: int) -> None:
