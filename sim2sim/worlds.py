@@ -16,6 +16,10 @@ import numpy as np
 from humanoid_gpt.mdp.randomization import EnvParams
 from humanoid_gpt.robot.g1 import G1
 
+_W = mujoco.mjtWarning
+_UNSTABLE = [int(_W.mjWARN_BADQPOS), int(_W.mjWARN_BADQVEL), int(_W.mjWARN_BADQACC)]
+"""Warnings MuJoCo raises when it resets a world whose state diverged."""
+
 
 class MujocoWorlds:
     """Batched C MuJoCo simulation of ``num_envs`` G1s.
@@ -136,15 +140,15 @@ class MujocoWorlds:
         for i in ids:
             m, d = self.models[i], self.datas[i]
             d.ctrl[:] = self._targets[i]
-            t0 = d.time
+            before = int(d.warning.number[_UNSTABLE].sum())
             for _ in range(nstep):
                 mujoco.mj_step(m, d)
             # mj_step leaves kinematics one physics step behind qpos: bring positions and velocities up to date.
             mujoco.mj_kinematics(m, d)
             mujoco.mj_comPos(m, d)
             mujoco.mj_comVel(m, d)
-            # MuJoCo resets a diverging world itself (time back to 0): report it so the env resets and counts it.
-            self.unstable[i] = abs(d.time - t0 - nstep * m.opt.timestep) > 0.5 * m.opt.timestep
+            # MuJoCo resets a diverging world itself, with a warning: report it so the env resets and counts it.
+            self.unstable[i] = int(d.warning.number[_UNSTABLE].sum()) != before
             self._read(i)
 
     def step(self, targets: np.ndarray, nstep: int) -> None:
