@@ -80,7 +80,9 @@ class MujocoTrackingEnv(VecEnv):
         self.dr = dr
         self.params = sample_env_params(dr, num_envs, self.generator)
         per_env = dr.friction or dr.mass or dr.gains
-        self.worlds = MujocoWorlds(g1, num_envs, cfg.keypoints, cfg.physics_dt, num_threads, per_env_models=per_env)
+        self.worlds = MujocoWorlds(
+            g1, num_envs, cfg.keypoints, cfg.physics_dt, num_threads, per_env, cfg.self_collisions
+        )
         if per_env:
             self.worlds.randomize(self.params)
 

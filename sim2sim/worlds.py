@@ -38,11 +38,12 @@ class MujocoWorlds:
         physics_dt: float = 0.005,
         num_threads: int = 2,
         per_env_models: bool = False,
+        self_collisions: bool = False,
     ) -> None:
         self.g1 = g1
         self.num_envs = num_envs
         self.body_names = tuple(body_names)
-        self.model = g1.model(actuators="position", timestep=physics_dt, floor=True)
+        self.model = g1.model(actuators="position", timestep=physics_dt, floor=True, self_collisions=self_collisions)
         self.models = (
             [copy.deepcopy(self.model) for _ in range(num_envs)] if per_env_models else [self.model] * num_envs
         )

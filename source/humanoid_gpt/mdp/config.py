@@ -89,6 +89,9 @@ class TrackingConfig:
     action_relative_to_reference: bool = False
     """False: target = q_default + a * scale (the student's fixed action space). True: target = q_ref_next + a * scale
     (zero action is plain PD tracking; DESIGN.md reports faster expert learning with it)."""
+    self_collisions: bool = False
+    """Robot links collide with each other (then the self_collision penalty counts those contacts). Off by default
+    in both backends, as in Isaac Lab's Newton articulation default."""
     keypoints: tuple[str, ...] = G1_KEYPOINT_NAMES
     root_body: str = "pelvis"
     anchor_body: str = "torso_link"

@@ -197,11 +197,13 @@ class G1:
         floor: bool = True,
         iterations: int = 10,
         ls_iterations: int = 20,
+        self_collisions: bool = False,
     ) -> mujoco.MjSpec:
         """An editable MjSpec of the G1 with the project's armatures and, as asked, a floor and actuators.
 
         ``actuators="position"``: MuJoCo PD servos (kp, kd above, torque clipped to the effort limit), ctrl is the
         joint target. ``"torque"``: motors with ctrl in N m, for harnesses that run PD in their own loop.
+        ``self_collisions=False`` (default, as the Isaac Lab task's articulation) lets robot geoms touch the floor only.
         """
         spec = mujoco.MjSpec.from_file(str(self.xml_path))
         spec.option.timestep = timestep
@@ -227,6 +229,10 @@ class G1:
                 act.ctrlrange = [-effort, effort]
             else:
                 raise ValueError(f"actuators must be 'none', 'position' or 'torque', got {actuators!r}")
+        if not self_collisions:
+            for geom in spec.geoms:
+                if geom.contype or geom.conaffinity:
+                    geom.conaffinity = 0  # still collides with the floor (contype 1 meets the floor's conaffinity 1)
         if floor:
             _add_floor(spec)
         return spec
