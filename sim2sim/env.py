@@ -18,7 +18,7 @@ from tensordict import TensorDict
 from humanoid_gpt import rotations as R
 from humanoid_gpt.mdp import observations as O
 from humanoid_gpt.mdp.actions import joint_targets
-from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig
+from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
 from humanoid_gpt.mdp.randomization import push_velocity, sample_env_params
 from humanoid_gpt.mdp.reset import reset_state_from_reference
 from humanoid_gpt.mdp.rewards import TrackingStep, compute_rewards
@@ -56,11 +56,7 @@ class MujocoTrackingEnv(VecEnv):
         schedule: EvalSchedule | None = None,
     ) -> None:
         cfg.validate()
-        if tuple(library.body_names) != tuple(cfg.keypoints):
-            raise ValueError(f"the motion library tracks {library.body_names}, the task needs {cfg.keypoints}")
-        too_short = [n for n, d in zip(library.names, library.duration.tolist(), strict=True) if d < 2 * cfg.control_dt]
-        if too_short:
-            raise ValueError(f"clips {too_short[:5]} are shorter than two control steps ({2 * cfg.control_dt} s)")
+        check_library(library, cfg)
         self.g1, self.library, self.cfg = g1, library, cfg
         self.num_envs = num_envs
         self.num_actions = g1.num_joints

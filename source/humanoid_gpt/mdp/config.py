@@ -160,3 +160,14 @@ class RobotTensors:
             end_effectors=torch.tensor([cfg.keypoints.index(b) for b in cfg.terminations.end_effectors], device=device),
             keypoint_weights=t(cfg.rewards.keypoint_weights),
         )
+
+
+def check_library(library, cfg: TrackingConfig) -> None:
+    """Refuse, before any step, a motion library the task cannot run on (wrong bodies, clips shorter than two
+    control steps)."""
+    if tuple(library.body_names) != tuple(cfg.keypoints):
+        raise ValueError(f"the motion library tracks {library.body_names}, the task needs {cfg.keypoints}")
+    durations = library.duration.tolist()
+    too_short = [n for n, d in zip(library.names, durations, strict=True) if d < 2 * cfg.control_dt]
+    if too_short:
+        raise ValueError(f"clips {too_short[:5]} are shorter than two control steps ({2 * cfg.control_dt} s)")

@@ -1,0 +1,1 @@
+"""rsl_rl agent configs beside the tasks (the Isaac Lab convention)."""

@@ -1,0 +1,162 @@
+"""The motion reference as an Isaac Lab command term: per-env clip and clock, reference queries, robot state
+conversion and reference state initialization."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import MISSING
+
+import torch
+from isaaclab.managers import CommandTerm, CommandTermCfg
+from isaaclab.utils import configclass
+
+from humanoid_gpt import rotations as R
+from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
+from humanoid_gpt.mdp.reset import reset_state_from_reference
+from humanoid_gpt.mdp.rewards import TrackingStep
+from humanoid_gpt.metrics import step_errors
+from humanoid_gpt.motion.io import load_clips
+from humanoid_gpt.motion.library import MotionLibrary
+from humanoid_gpt.robot.g1 import load_g1
+from humanoid_gpt.state import KinematicState
+
+
+def xyzw_to_wxyz(q: torch.Tensor) -> torch.Tensor:
+    return q[..., [3, 0, 1, 2]]
+
+
+def wxyz_to_xyzw(q: torch.Tensor) -> torch.Tensor:
+    return q[..., [1, 2, 3, 0]]
+
+
+class MotionReferenceCommand(CommandTerm):
+    """Owns the motion library; ``command`` is the next reference joint positions (N, 29)."""
+
+    cfg: MotionReferenceCommandCfg
+
+    def __init__(self, cfg: MotionReferenceCommandCfg, env) -> None:
+        super().__init__(cfg, env)
+        self.tracking: TrackingConfig = cfg.tracking
+        self.robot = env.scene[cfg.asset_name]
+        g1 = load_g1()
+        self.consts = RobotTensors.build(g1, self.tracking, self.device)
+        clips = load_clips(cfg.motion_files, g1)
+        self.library = MotionLibrary.from_clips(clips, g1, self.tracking.keypoints, device=self.device)
+        check_library(self.library, self.tracking)
+        joint_ids, _ = self.robot.find_joints(list(g1.joint_names), preserve_order=True)
+        self.joint_ids = torch.as_tensor(joint_ids, device=self.device)
+        body_ids, _ = self.robot.find_bodies(list(self.tracking.keypoints), preserve_order=True)
+        self.body_ids = torch.as_tensor(body_ids, device=self.device)
+        root_ids, _ = self.robot.find_bodies([self.tracking.root_body])
+        self.root_id = int(root_ids[0])
+        self.dt = env.step_dt
+        self.clip_ids = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+        self.motion_time = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
+        self.metrics = {k: torch.zeros(self.num_envs, device=self.device) for k in ("mpkpe_mm", "mpjpe")}
+        self._cache: dict = {}
+        self._version = 0
+
+    # The command ------------------------------------------------------------------------------------------------
+
+    @property
+    def command(self) -> torch.Tensor:
+        return self.ref_next().joint_pos
+
+    def ref_next(self) -> KinematicState:
+        """The reference one control step ahead of the robot's clock (what the next action should reach)."""
+        return self._cached("ref_next", lambda: self.library.frames(self.clip_ids, self.motion_time + self.dt))
+
+    def _cached(self, key: str, make):
+        stamp = (self._env.common_step_counter, self._version)
+        if self._cache.get("stamp") != stamp:
+            self._cache = {"stamp": stamp}
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    # Robot state ------------------------------------------------------------------------------------------------
+
+    def robot_state(self) -> KinematicState:
+        """The robot in the core's convention: positions relative to the env origin, quaternions (w, x, y, z)."""
+        return self._cached("robot", self._read_robot)
+
+    def _read_robot(self) -> KinematicState:
+        d = self.robot.data
+        origin = self._env.scene.env_origins
+        body_pos = d.body_link_pos_w.torch[:, self.body_ids] - origin[:, None, :]
+        return KinematicState(
+            joint_pos=d.joint_pos.torch[:, self.joint_ids],
+            joint_vel=d.joint_vel.torch[:, self.joint_ids],
+            root_pos=d.body_link_pos_w.torch[:, self.root_id] - origin,
+            root_quat=xyzw_to_wxyz(d.body_link_quat_w.torch[:, self.root_id]),
+            root_lin_vel=d.body_link_lin_vel_w.torch[:, self.root_id],
+            root_ang_vel=d.body_link_ang_vel_w.torch[:, self.root_id],
+            body_pos=body_pos,
+            body_quat=xyzw_to_wxyz(d.body_link_quat_w.torch[:, self.body_ids]),
+            body_lin_vel=d.body_link_lin_vel_w.torch[:, self.body_ids],
+            body_ang_vel=d.body_link_ang_vel_w.torch[:, self.body_ids],
+        )
+
+    def tracking_step(self) -> TrackingStep:
+        """What reward and termination terms see after a physics step (before the clock advances)."""
+
+        def make() -> TrackingStep:
+            actions = self._env.action_manager
+            return TrackingStep(
+                self.robot_state(),
+                self.ref_next(),
+                actions.action,
+                actions.prev_action,
+                self.consts,
+                self.robot.data.applied_torque.torch[:, self.joint_ids],
+                None,
+            )
+
+        return self._cached("step", make)
+
+    # CommandTerm hooks ------------------------------------------------------------------------------------------
+
+    def _update_metrics(self) -> None:
+        errors = step_errors(self.robot_state(), self.ref_next())
+        for k in self.metrics:
+            self.metrics[k] = errors[k].float()
+
+    def _resample_command(self, env_ids: Sequence[int] | slice) -> None:
+        if isinstance(env_ids, slice):
+            env_ids = torch.arange(self.num_envs, device=self.device)[env_ids]
+        env_ids = torch.as_tensor(env_ids, device=self.device, dtype=torch.long)
+        if len(env_ids) == 0:
+            return
+        clips, times = self.library.sample(len(env_ids))
+        latest = (self.library.duration[clips] - 2 * self.dt).clamp_min(0.0)
+        self.clip_ids[env_ids] = clips
+        self.motion_time[env_ids] = torch.minimum(times.double(), latest.double())
+        self.start_at(env_ids, self.clip_ids[env_ids], self.motion_time[env_ids])
+
+    def start_at(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, times: torch.Tensor) -> None:
+        """Place ``env_ids`` at ``times`` of ``clip_ids`` (reference state initialization, noise per config)."""
+        self.clip_ids[env_ids] = clip_ids
+        self.motion_time[env_ids] = times.double()
+        ref = self.library.frames(clip_ids, times)
+        s = reset_state_from_reference(ref, self.consts, self.tracking.randomization)
+        origin = self._env.scene.env_origins[env_ids]
+        pose = torch.cat([s.root_pos + origin, wxyz_to_xyzw(R.quat_normalize(s.root_quat))], dim=-1)
+        self.robot.write_root_link_pose_to_sim_index(root_pose=pose, env_ids=env_ids)
+        vel = torch.cat([s.root_lin_vel, s.root_ang_vel], dim=-1)
+        self.robot.write_root_link_velocity_to_sim_index(root_velocity=vel, env_ids=env_ids)
+        self.robot.write_joint_position_to_sim_index(position=s.joint_pos, joint_ids=self.joint_ids, env_ids=env_ids)
+        self.robot.write_joint_velocity_to_sim_index(velocity=s.joint_vel, joint_ids=self.joint_ids, env_ids=env_ids)
+        self._version += 1
+
+    def _update_command(self) -> None:
+        self.motion_time += self.dt
+        self._version += 1
+
+
+@configclass
+class MotionReferenceCommandCfg(CommandTermCfg):
+    class_type: type = MotionReferenceCommand
+    asset_name: str = "robot"
+    motion_files: list[str] = MISSING
+    tracking: TrackingConfig = MISSING
+    resampling_time_range: tuple[float, float] = (1.0e9, 1.0e9)  # episodes end by termination, never by timer
