@@ -20,7 +20,7 @@ from humanoid_gpt.mdp import observations as O
 from humanoid_gpt.mdp.actions import joint_targets
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
 from humanoid_gpt.mdp.randomization import push_velocity, sample_env_params
-from humanoid_gpt.mdp.reset import reset_state_from_reference
+from humanoid_gpt.mdp.reset import latest_start, reset_state_from_reference
 from humanoid_gpt.mdp.rewards import TrackingStep, compute_rewards
 from humanoid_gpt.mdp.terminations import compute_failures, motion_ended
 from humanoid_gpt.metrics import MetricsAccumulator, step_errors
@@ -125,21 +125,23 @@ class MujocoTrackingEnv(VecEnv):
             return
         if self.schedule is None:
             clips, times = self.library.sample(len(env_ids), self.generator)
-            self.clip_ids[env_ids] = clips
-            self.motion_time[env_ids] = times.double()
         else:
-            for e in env_ids.tolist():
+            clips = self.clip_ids[env_ids].clone()
+            for k, e in enumerate(env_ids.tolist()):
                 if self._next_scheduled < len(self.schedule):
-                    self.clip_ids[e] = self.schedule[self._next_scheduled]
+                    clips[k] = self.schedule[self._next_scheduled]
                     self._next_scheduled += 1
                 else:
                     self.active[e] = False
-            self.motion_time[env_ids] = 0.0
-        # Never start so close to a clip's end that the first step already passes it.
-        latest = (self.library.duration[self.clip_ids[env_ids]] - 2 * self.dt).clamp_min(0.0)
-        self.motion_time[env_ids] = torch.minimum(self.motion_time[env_ids], latest)
-        ref = self.library.frames(self.clip_ids[env_ids], self.motion_time[env_ids])
-        s = reset_state_from_reference(ref, self.consts, self.dr, self.generator)
+            times = torch.zeros(len(env_ids), dtype=torch.float64)
+        self.start_at(env_ids, clips, times)
+
+    def start_at(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, times: torch.Tensor) -> None:
+        """Place ``env_ids`` at ``times`` of ``clip_ids`` (reference state initialization, noise per config)."""
+        times = latest_start(self.library, clip_ids, times, self.dt)
+        self.clip_ids[env_ids] = clip_ids
+        self.motion_time[env_ids] = times
+        s = reset_state_from_reference(self.library.frames(clip_ids, times), self.consts, self.dr, self.generator)
         root_ang_body = R.quat_apply_inverse(s.root_quat, s.root_ang_vel)
         qpos = torch.cat([s.root_pos, s.root_quat, s.joint_pos], -1).double().numpy()
         qvel = torch.cat([s.root_lin_vel, root_ang_body, s.joint_vel], -1).double().numpy()
@@ -177,7 +179,7 @@ class MujocoTrackingEnv(VecEnv):
         self._delayed = torch.roll(self._delayed, 1, dims=0)
         self._delayed[0] = actions
         applied = self._delayed[self.params.latency_steps, torch.arange(self.num_envs)]
-        ref_next = self.ref_next
+        ref_next = self._ref(self.dt)  # not cached from the last observation: start_at may have moved clocks since
         targets = joint_targets(
             applied, self.consts, ref_next.joint_pos if self.cfg.action_relative_to_reference else None
         )

@@ -53,7 +53,7 @@ class TrackingJointAction(ActionTerm):
         self._targets = joint_targets(applied, cmd.consts, base)
 
     def apply_actions(self) -> None:
-        self._asset.set_joint_position_target_index(target=self._targets, joint_ids=self.command.joint_ids)
+        self._asset.actuators.target_command.set_position_index(value=self._targets, joint_ids=self.command.joint_ids)
 
     def reset(self, env_ids=None) -> None:
         ids = slice(None) if env_ids is None else env_ids

@@ -12,7 +12,7 @@ from isaaclab.utils import configclass
 
 from humanoid_gpt import rotations as R
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
-from humanoid_gpt.mdp.reset import reset_state_from_reference
+from humanoid_gpt.mdp.reset import latest_start, reset_state_from_reference
 from humanoid_gpt.mdp.rewards import TrackingStep
 from humanoid_gpt.metrics import step_errors
 from humanoid_gpt.motion.io import load_clips
@@ -128,15 +128,13 @@ class MotionReferenceCommand(CommandTerm):
         if len(env_ids) == 0:
             return
         clips, times = self.library.sample(len(env_ids))
-        latest = (self.library.duration[clips] - 2 * self.dt).clamp_min(0.0)
-        self.clip_ids[env_ids] = clips
-        self.motion_time[env_ids] = torch.minimum(times.double(), latest.double())
-        self.start_at(env_ids, self.clip_ids[env_ids], self.motion_time[env_ids])
+        self.start_at(env_ids, clips, times)
 
     def start_at(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, times: torch.Tensor) -> None:
         """Place ``env_ids`` at ``times`` of ``clip_ids`` (reference state initialization, noise per config)."""
+        times = latest_start(self.library, clip_ids, times, self.dt)
         self.clip_ids[env_ids] = clip_ids
-        self.motion_time[env_ids] = times.double()
+        self.motion_time[env_ids] = times
         ref = self.library.frames(clip_ids, times)
         s = reset_state_from_reference(ref, self.consts, self.tracking.randomization)
         origin = self._env.scene.env_origins[env_ids]

@@ -49,3 +49,9 @@ def reset_state_from_reference(
         state.joint_pos = state.joint_pos + u(n, ref.joint_pos.shape[1]) * cfg.init_joint_pos
     state.joint_pos = torch.clamp(state.joint_pos, consts.joint_lower, consts.joint_upper)
     return state
+
+
+def latest_start(library, clip_ids: torch.Tensor, times: torch.Tensor, control_dt: float) -> torch.Tensor:
+    """``times`` (float64) moved back where needed so an episode never starts within two steps of its clip's end."""
+    latest = (library.duration[clip_ids].double() - 2 * control_dt).clamp_min(0.0)
+    return torch.minimum(times.double(), latest)
