@@ -108,7 +108,7 @@ class MotionReferenceCommand(CommandTerm):
                 actions.action,
                 actions.prev_action,
                 self.consts,
-                self.robot.data.applied_torque.torch[:, self.joint_ids],
+                self.robot.actuators.applied_effort.torch[:, self.joint_ids],
                 None,
             )
 
