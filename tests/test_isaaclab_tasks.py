@@ -1,7 +1,10 @@
 """The Isaac Lab extension, kit-less on CPU (Newton + MuJoCo-Warp): task registration, a real tracking env built
 from the core MDP, terminations, and agreement with the native MuJoCo backend.
 
-One env for the module (building one takes 5-40 s here, Warp compiling its kernels on first use)."""
+One simulation context for the module; each test builds its own small env (the first build takes 5-40 s here, Warp
+compiling its kernels; later ones about a second)."""
+
+import contextlib
 
 import pytest
 import torch
@@ -26,16 +29,30 @@ def walk_path(lafan1_dir):
 
 
 @pytest.fixture(scope="module")
-def isaac_env(walk_path):
+def simulation(walk_path):
     from isaaclab.app import launch_simulation
+
+    cfg = make_tracking_env_cfg([walk_path], TRACKING, num_envs=NUM_ENVS)
+    with launch_simulation(cfg, {"headless": True, "device": "cpu"}):
+        yield
+
+
+@contextlib.contextmanager
+def tracking_env(walk_path, tracking=TRACKING, num_envs=NUM_ENVS, groups=("student", "teacher")):
     from isaaclab.envs import ManagerBasedRLEnv
 
-    cfg = make_tracking_env_cfg([walk_path], TRACKING, num_envs=NUM_ENVS, groups=("student", "teacher"))
-    with launch_simulation(cfg, {"headless": True, "device": "cpu"}):
-        env = ManagerBasedRLEnv(cfg=cfg)
+    env = ManagerBasedRLEnv(cfg=make_tracking_env_cfg([walk_path], tracking, num_envs=num_envs, groups=groups))
+    try:
         env.reset()
         yield env
-        env.close()
+    finally:
+        env.close()  # one env at a time per simulation context
+
+
+@pytest.fixture
+def isaac_env(simulation, walk_path):
+    with tracking_env(walk_path) as env:
+        yield env
 
 
 def _reference_actions(cmd) -> torch.Tensor:
@@ -122,3 +139,23 @@ def test_backends_agree(isaac_env, walk_path, g1):
         torch.testing.assert_close(o_isaac["teacher"], o_mj["teacher"], atol=5e-2, rtol=0)
         torch.testing.assert_close(r_isaac, r_mj, atol=1e-3, rtol=0)
     mj.close()
+
+
+def test_randomization_events_apply(simulation, walk_path):
+    """Friction, torso mass, gains and pushes go through Isaac Lab's own events, with the core's ranges."""
+    dr = RandomizationConfig(latency=True)
+    with tracking_env(walk_path, TRACKING, num_envs=1) as env:
+        nominal = env.scene["robot"]
+        torso = nominal.find_bodies("torso_link")[0][0]
+        base_mass = float(nominal.data.body_mass.torch[0, torso])
+        base_kp = float(nominal.data.joint_stiffness.torch[0, 0])
+    with tracking_env(walk_path, TrackingConfig(randomization=dr), num_envs=4, groups=("policy",)) as env:
+        robot = env.scene["robot"]
+        offsets = robot.data.body_mass.torch[:, torso] - base_mass
+        assert offsets.std() > 0
+        assert (offsets >= dr.torso_mass_offset[0] - 1e-4).all() and (offsets <= dr.torso_mass_offset[1] + 1e-4).all()
+        scale = robot.data.joint_stiffness.torch[:, 0] / base_kp
+        assert scale.std() > 0 and (scale >= dr.gain_scale[0] - 1e-4).all() and (scale <= dr.gain_scale[1] + 1e-4).all()
+        for _ in range(5):
+            obs, rew, *_ = env.step(torch.zeros(4, 29))
+        assert torch.isfinite(obs["policy"]).all() and torch.isfinite(rew).all()
