@@ -56,9 +56,11 @@ class MotionClip:
         return dataclasses.replace(self, **changes)
 
     def slice(self, start: int, stop: int | None = None) -> MotionClip:
-        """Frames [start, stop) as a new clip."""
+        """Frames [start, stop) as a new clip (copies: editing it never changes this one)."""
         s = np.s_[start:stop]
-        return self.replace(root_pos=self.root_pos[s], root_quat=self.root_quat[s], joint_pos=self.joint_pos[s])
+        return self.replace(
+            root_pos=self.root_pos[s].copy(), root_quat=self.root_quat[s].copy(), joint_pos=self.joint_pos[s].copy()
+        )
 
     # Derived quantities -------------------------------------------------------------------------------------------
 
