@@ -24,31 +24,34 @@ from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
 from humanoid_gpt_sim2sim.policies import ReferencePolicy
 
 
-def raw_rate(env: MujocoTrackingEnv, steps: int, threads: int) -> float:
-    """env-steps/s of plain mj_step on the env's own worlds: decimation physics steps per env-step."""
+def measure(env: MujocoTrackingEnv, steps: int, threads: int) -> tuple[float, float]:
+    """(env env-steps/s, raw env-steps/s). Each env step is followed by a raw step of copies of the very same worlds
+    (same states, same PD targets, ``decimation`` plain ``mj_step`` calls each, same thread count), so the two rates
+    compare like for like even as robots fall and reset."""
     w = env.worlds
+    scratch = [mujoco.MjData(m) for m in w.models]
     chunks = [c for c in np.array_split(np.arange(env.num_envs), threads) if len(c)]
 
-    def run(ids):
+    def raw(ids):
         for i in ids:
-            m, d = w.models[i], w.datas[i]
+            m, d = w.models[i], scratch[i]
             for _ in range(env.decimation):
                 mujoco.mj_step(m, d)
 
-    with ThreadPoolExecutor(threads) as pool:
-        start = time.perf_counter()
-        for _ in range(steps):
-            list(pool.map(run, chunks))
-        return steps * env.num_envs / (time.perf_counter() - start)
-
-
-def env_rate(env: MujocoTrackingEnv, steps: int) -> float:
     policy = ReferencePolicy(env)
     obs = env.get_observations()
-    start = time.perf_counter()
-    for _ in range(steps):
-        obs, *_ = env.step(policy(obs))
-    return steps * env.num_envs / (time.perf_counter() - start)
+    t_env = t_raw = 0.0
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(steps):
+            for i in range(env.num_envs):
+                mujoco.mj_copyData(scratch[i], w.models[i], w.datas[i])
+            start = time.perf_counter()
+            obs, *_ = env.step(policy(obs))
+            t_env += time.perf_counter() - start
+            start = time.perf_counter()
+            list(pool.map(raw, chunks))
+            t_raw += time.perf_counter() - start
+    return steps * env.num_envs / t_env, steps * env.num_envs / t_raw
 
 
 def main() -> None:
@@ -57,6 +60,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=5.0, help="rough wall time per measurement")
     p.add_argument("--randomize", action="store_true", help="training randomization on (per-env models)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the MDP maths (30-40 s to compile)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the MDP maths shares the cores with the physics threads
 
@@ -72,16 +76,10 @@ def main() -> None:
     )
     print(f"{'envs':>6} {'raw env-steps/s':>16} {'env env-steps/s':>16} {'ratio':>7}  (raw physics steps/s)")
     for n in args.envs:
-        env = MujocoTrackingEnv(g1, lib, cfg, n, seed=0, num_threads=args.threads)
+        env = MujocoTrackingEnv(g1, lib, cfg, n, seed=0, num_threads=args.threads, compile=args.compile)
         steps = max(3, int(args.seconds * 3000 / n))
-        env_rate(env, 2)  # warm up
-        # Interleave the two measurements so a background load hits both alike.
-        raws, envs = [], []
-        for _ in range(2):
-            raws.append(raw_rate(env, steps, args.threads))
-            env.reset()
-            envs.append(env_rate(env, steps))
-        raw, full = max(raws), max(envs)
+        measure(env, 2, args.threads)  # warm up
+        full, raw = measure(env, steps, args.threads)
         print(f"{n:>6} {raw:>16,.0f} {full:>16,.0f} {full / raw:>7.2f}  ({raw * cfg.decimation:,.0f})")
         env.close()
 

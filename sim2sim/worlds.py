@@ -72,6 +72,7 @@ class MujocoWorlds:
         self.torque = np.zeros((n, m.nu))
         self.self_contacts = np.zeros(n, dtype=np.int64)
         self.unstable = np.zeros(n, dtype=bool)
+        self._warnings = np.zeros(n, dtype=np.int64)
         self._targets = np.zeros((n, m.nu))
         self.num_threads = max(1, num_threads)
         self._chunks = [c for c in np.array_split(np.arange(n), self.num_threads) if len(c)]
@@ -138,19 +139,17 @@ class MujocoWorlds:
     # Stepping ------------------------------------------------------------------------------------------------------
 
     def _step_chunk(self, ids: np.ndarray, nstep: int) -> None:
+        """Worker thread: only MuJoCo calls (they release the GIL), so the threads run in parallel."""
         for i in ids:
             m, d = self.models[i], self.datas[i]
             d.ctrl[:] = self._targets[i]
-            before = int(d.warning.number[_UNSTABLE].sum())
+            self._warnings[i] = d.warning.number[_UNSTABLE].sum()
             for _ in range(nstep):
                 mujoco.mj_step(m, d)
             # mj_step leaves kinematics one physics step behind qpos: bring positions and velocities up to date.
             mujoco.mj_kinematics(m, d)
             mujoco.mj_comPos(m, d)
             mujoco.mj_comVel(m, d)
-            # MuJoCo resets a diverging world itself, with a warning: report it so the env resets and counts it.
-            self.unstable[i] = int(d.warning.number[_UNSTABLE].sum()) != before
-            self._read(i)
 
     def step(self, targets: np.ndarray, nstep: int) -> None:
         """Hold joint ``targets`` (N, 29) for ``nstep`` physics steps in every world."""
@@ -159,6 +158,11 @@ class MujocoWorlds:
             self._step_chunk(self._chunks[0], nstep)
         else:
             list(self._pool.map(lambda ids: self._step_chunk(ids, nstep), self._chunks))
+        # Reading is Python work: done here, once the threads are done, it does not contend with them for the GIL.
+        for i in range(self.num_envs):
+            # MuJoCo resets a diverging world itself, with a warning: report it so the env resets and counts it.
+            self.unstable[i] = self.datas[i].warning.number[_UNSTABLE].sum() != self._warnings[i]
+            self._read(i)
         self._finish_read()
 
     def close(self) -> None:
