@@ -79,6 +79,20 @@ def test_registry_configs_resolve(lafan1_dir):
     assert play.scene.num_envs == 16 and not play.commands.motion.tracking.randomization.push
     agent = load_cfg_from_registry(task_id(lafan), "rsl_rl_cfg_entry_point")
     assert agent.obs_groups == {"actor": ["policy"], "critic": ["critic"]}
+    distill = load_cfg_from_registry("HGPT-Distill", "env_cfg_entry_point")
+    assert {"student", "teacher"} <= set(vars(distill.observations))
+    assert len(distill.commands.motion.motion_files) == sum(len(v) for v in manifest.clusters.values())
+
+
+def test_physics_presets():
+    from isaaclab_newton.physics import NewtonCfg
+    from isaaclab_physx.physics import PhysxCfg
+
+    from humanoid_gpt_tasks.tracking_env_cfg import physics_cfg
+
+    assert isinstance(physics_cfg("newton", 0.005, "cpu").physics, NewtonCfg)
+    physx = physics_cfg("physx", 0.005, "cuda:0")  # built here, runs where Isaac Sim and a GPU are
+    assert isinstance(physx.physics, PhysxCfg) and physx.dt == 0.005
 
 
 def test_observations_rewards_and_a_fall(isaac_env):

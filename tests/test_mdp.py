@@ -9,7 +9,7 @@ import torch
 from humanoid_gpt import rotations as R
 from humanoid_gpt.mdp import observations as O
 from humanoid_gpt.mdp.actions import actions_for_targets, joint_targets
-from humanoid_gpt.mdp.config import RandomizationConfig, RobotTensors, TrackingConfig
+from humanoid_gpt.mdp.config import RandomizationConfig, RewardConfig, RobotTensors, TrackingConfig
 from humanoid_gpt.mdp.reset import reset_state_from_reference
 from humanoid_gpt.mdp.rewards import REWARD_TERMS, TrackingStep, compute_rewards
 from humanoid_gpt.mdp.terminations import compute_failures
@@ -148,3 +148,6 @@ def test_impossible_configs_are_refused(g1):
         RobotTensors.build(g1, TrackingConfig(control_dt=0.02, physics_dt=0.003))
     with pytest.raises(ValueError, match="among the keypoints"):
         RobotTensors.build(g1, TrackingConfig(anchor_body="head_link"))
+    with pytest.raises(ValueError, match=r"keypoint bodies \['head_link'\] are not in the robot model"):
+        keypoints = (*TrackingConfig().keypoints, "head_link")
+        RobotTensors.build(g1, TrackingConfig(keypoints=keypoints, rewards=RewardConfig(keypoint_weights=(1.0,) * 15)))

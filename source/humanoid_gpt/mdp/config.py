@@ -147,6 +147,9 @@ class RobotTensors:
     @classmethod
     def build(cls, g1: G1, cfg: TrackingConfig, device: torch.device | str = "cpu") -> RobotTensors:
         cfg.validate()
+        missing = [b for b in cfg.keypoints if b not in g1.body_names]
+        if missing:
+            raise ValueError(f"keypoint bodies {missing} are not in the robot model {g1.xml_path}")
         t = lambda x: torch.tensor(np.asarray(x), dtype=torch.float32, device=device)  # noqa: E731
         return cls(
             default_joint_pos=t(g1.default_joint_pos),
