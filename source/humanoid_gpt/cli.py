@@ -139,6 +139,36 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_expert(args: argparse.Namespace) -> int:
+    from humanoid_gpt.experts.train import ExpertRun, train_expert
+    from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
+    from humanoid_gpt.robot import load_g1
+
+    if args.backend != "mujoco":
+        raise HGPTError("--backend isaaclab trains through scripts/train_expert.py (Isaac Lab's launcher)")
+    from humanoid_gpt_sim2sim.tasks import make_cluster_env
+
+    g1 = load_g1()
+    tracking = TrackingConfig(action_relative_to_reference=args.relative_actions)
+    if args.no_randomization:
+        tracking.randomization = RandomizationConfig.off()
+    run = ExpertRun(
+        args.task,
+        args.num_envs,
+        args.max_iterations,
+        args.seed,
+        args.save_interval,
+        args.log_root,
+        args.run_name,
+        args.resume,
+        tracking,
+        args.threads,
+    )
+    make_env = lambda r: make_cluster_env(g1, r.task, r.tracking, r.num_envs, r.seed, r.threads, args.compile)  # noqa: E731
+    print(f"run: {train_expert(run, g1, make_env)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1"
@@ -188,6 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-seconds", type=float, help="evaluate only the first seconds of each clip")
     e.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
     e.set_defaults(func=_sim2sim_eval)
+
+    train = sub.add_parser("train", help="training").add_subparsers(dest="train_command", required=True)
+    t = train.add_parser("expert", help="train one cluster expert with PPO")
+    t.add_argument("--task", required=True, help="e.g. HGPT-Cluster-002 (clusters come from the manifest)")
+    t.add_argument("--backend", choices=("mujoco", "isaaclab"), default="mujoco")
+    t.add_argument("--num-envs", type=int, default=256)
+    t.add_argument("--max-iterations", type=int, default=1000)
+    t.add_argument("--save-interval", type=int, default=50)
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--resume", type=Path, help="a run folder (its latest checkpoint) or a checkpoint file")
+    t.add_argument("--log-root", type=Path, help="default: $HGPT_OUTPUT_ROOT/experts")
+    t.add_argument("--run-name", help="default: the start time")
+    t.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
+    t.add_argument("--no-randomization", action="store_true")
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--compile", action="store_true", help="torch.compile the MDP maths (30-40 s once)")
+    t.set_defaults(func=_train_expert)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)

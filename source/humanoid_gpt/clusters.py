@@ -29,6 +29,14 @@ def task_id(cluster: str) -> str:
     return f"HGPT-Cluster-{cluster}"
 
 
+def cluster_of(task: str) -> str:
+    """The cluster id of a task id: ``HGPT-Cluster-042`` (or its ``-Play`` variant) -> ``"042"``."""
+    prefix = "HGPT-Cluster-"
+    if not task.startswith(prefix) or not task.removeprefix(prefix).removesuffix("-Play"):
+        raise ManifestError(f"task {task!r} is not a cluster task; expected {prefix}<cluster id>, e.g. {prefix}000")
+    return task.removeprefix(prefix).removesuffix("-Play")
+
+
 @dataclass
 class ClusterManifest:
     clusters: dict[str, list[str]]  # id ("042") -> clip paths relative to the data root

@@ -1,37 +1,31 @@
-"""PPO for one cluster expert. Values follow BeyondMimic's G1 tracking agent (rsl_rl), which trains single-motion
-experts with this network and these hyperparameters; DESIGN.md's CPU run used the same MLP."""
+"""The expert's rsl_rl PPO config for Isaac Lab, built from the core's single source
+(:data:`humanoid_gpt.experts.ppo.EXPERT_PPO`, where every value's origin is documented)."""
 
 from isaaclab.utils import configclass
 from isaaclab_rl.rsl_rl import RslRlMLPModelCfg, RslRlOnPolicyRunnerCfg, RslRlPpoAlgorithmCfg
 
+from humanoid_gpt.experts.ppo import EXPERT_PPO
+
+
+def _model(d: dict) -> RslRlMLPModelCfg:
+    dist = d["distribution_cfg"]
+    return RslRlMLPModelCfg(
+        hidden_dims=list(d["hidden_dims"]),
+        activation=d["activation"],
+        obs_normalization=d["obs_normalization"],
+        distribution_cfg=RslRlMLPModelCfg.GaussianDistributionCfg(init_std=dist["init_std"]) if dist else None,
+    )
+
 
 @configclass
 class ExpertPPORunnerCfg(RslRlOnPolicyRunnerCfg):
-    seed = 42
+    seed = EXPERT_PPO["seed"]
     device = "cpu"  # rsl_rl's default is cuda:0; scripts set --device
-    num_steps_per_env = 24
-    max_iterations = 10000
-    save_interval = 500
+    num_steps_per_env = EXPERT_PPO["num_steps_per_env"]
+    max_iterations = EXPERT_PPO["max_iterations"]
+    save_interval = EXPERT_PPO["save_interval"]
     experiment_name = "hgpt_expert"
-    obs_groups = {"actor": ["policy"], "critic": ["critic"]}
-    actor = RslRlMLPModelCfg(
-        hidden_dims=[512, 256, 128],
-        activation="elu",
-        obs_normalization=True,
-        distribution_cfg=RslRlMLPModelCfg.GaussianDistributionCfg(init_std=1.0),
-    )
-    critic = RslRlMLPModelCfg(hidden_dims=[512, 256, 128], activation="elu", obs_normalization=True)
-    algorithm = RslRlPpoAlgorithmCfg(
-        value_loss_coef=1.0,
-        use_clipped_value_loss=True,
-        clip_param=0.2,
-        entropy_coef=0.005,
-        num_learning_epochs=5,
-        num_mini_batches=4,
-        learning_rate=1.0e-3,
-        schedule="adaptive",
-        gamma=0.99,
-        lam=0.95,
-        desired_kl=0.01,
-        max_grad_norm=1.0,
-    )
+    obs_groups = EXPERT_PPO["obs_groups"]
+    actor = _model(EXPERT_PPO["actor"])
+    critic = _model(EXPERT_PPO["critic"])
+    algorithm = RslRlPpoAlgorithmCfg(**{k: v for k, v in EXPERT_PPO["algorithm"].items() if k != "class_name"})

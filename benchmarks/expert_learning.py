@@ -1,0 +1,160 @@
+"""Evidence that an expert learns: PPO on the native MuJoCo backend for a wall-clock budget on a small cluster of
+real LAFAN1 clips, with learning curves and sim2sim metrics before and after training (issue 4, section 4).
+
+    HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie \\
+        .venv/bin/python benchmarks/expert_learning.py --cluster walk --minutes 60 --out outputs/evidence/walk
+
+Writes ``report.json`` (curves and metrics), ``curves.png`` and the run's checkpoints under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from humanoid_gpt import settings  # noqa: E402
+from humanoid_gpt.experts.checkpoint import config_hash, robot_hash  # noqa: E402
+from humanoid_gpt.experts.ppo import expert_ppo_cfg  # noqa: E402
+from humanoid_gpt.experts.runner import ExpertRunner  # noqa: E402
+from humanoid_gpt.experts.train import seed_everything  # noqa: E402
+from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
+from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
+from humanoid_gpt.metrics import summarize  # noqa: E402
+from humanoid_gpt.motion import load_clip  # noqa: E402
+from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
+from humanoid_gpt.robot import load_g1  # noqa: E402
+from humanoid_gpt_sim2sim.env import MujocoTrackingEnv  # noqa: E402
+from humanoid_gpt_sim2sim.evaluate import evaluate  # noqa: E402
+
+CLUSTERS = {
+    # Subject 1's walks for training; another performer's walk held out.
+    "walk": (["walk1_subject1", "walk2_subject1", "walk3_subject1"], ["walk1_subject5"]),
+    "dance": (["dance1_subject1", "dance2_subject1"], ["dance1_subject2"]),
+    "fight": (["fight1_subject2", "fightAndSports1_subject1"], ["fight1_subject3"]),
+}
+
+
+def windows(clip, seconds: float, count: int):
+    """``count`` windows of ``seconds`` spread through the clip: SR is measured on windows, not 4-minute takes."""
+    n = int(seconds * clip.fps)
+    starts = torch.linspace(0, clip.num_frames - n - 1, count).long().tolist()
+    return [clip.slice(s, s + n).replace(name=f"{clip.name}@{s / clip.fps:.0f}s") for s in starts]
+
+
+def eval_policy(g1, clips, policy, tracking) -> dict:
+    return evaluate(g1, clips, lambda env: policy, tracking, num_envs=min(16, len(clips)), progress=False)["aggregate"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cluster", choices=sorted(CLUSTERS), default="walk")
+    p.add_argument("--minutes", type=float, default=60.0)
+    p.add_argument("--num-envs", type=int, default=256)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--eval-windows", type=int, default=8, help="10-s windows per clip for sim2sim metrics")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    seed_everything(args.seed)
+
+    g1 = load_g1()
+    lafan = settings.g1_motions_dir("lafan1")
+    train_names, held_out_names = CLUSTERS[args.cluster]
+    train_clips = [load_clip(lafan / f"{n}.csv", g1=g1) for n in train_names]
+    held_out = [load_clip(lafan / f"{n}.csv", g1=g1) for n in held_out_names]
+    # Relative-to-reference actions learn fastest on CPU (DESIGN.md); sensor and initial-state noise stay on.
+    dr = RandomizationConfig(friction=False, mass=False, push=False, gains=False, latency=False)
+    tracking = TrackingConfig(action_relative_to_reference=True, randomization=dr)
+    env = MujocoTrackingEnv(g1, MotionLibrary.from_clips(train_clips, g1), tracking, args.num_envs, args.seed)
+    ppo = expert_ppo_cfg(seed=args.seed, save_interval=100)
+    obs = env.get_observations()
+    meta = {
+        "task": f"evidence-{args.cluster}",
+        "obs_dims": {k: int(v.shape[-1]) for k, v in obs.items()},
+        "num_actions": 29,
+        "robot": robot_hash(g1.xml_path),
+        "config_hash": config_hash(tracking.to_dict(), ppo),
+    }
+    runner = ExpertRunner(env, ppo, str(args.out / "run"), meta)
+
+    eval_train = [w for c in train_clips for w in windows(c, 10.0, args.eval_windows)]
+    eval_held = [w for c in held_out for w in windows(c, 10.0, args.eval_windows)]
+    before = {
+        "train": eval_policy(g1, eval_train, runner.get_inference_policy(), tracking),
+        "held_out": eval_policy(g1, eval_held, runner.get_inference_policy(), tracking),
+    }
+    runner.alg.train_mode()
+    print("before:", json.dumps(before, indent=1))
+
+    curves, start, first = [], time.time(), True
+    while time.time() - start < args.minutes * 60:
+        seen = len(env.metrics.records)
+        runner.learn(10, init_at_random_ep_len=first)
+        runner.current_learning_iteration += 1  # learn() leaves it on the last finished iteration
+        first = False
+        recent = summarize(env.metrics.records[seen:])
+        rew = list(runner.logger.rewbuffer)
+        curves.append(
+            {
+                "minutes": (time.time() - start) / 60,
+                "iteration": runner.current_learning_iteration,
+                "mean_reward": sum(rew) / max(len(rew), 1),
+                "episode_s": recent.get("mean_episode_steps", 0) * env.dt,
+                "mpkpe_mm": recent.get("mpkpe_mm"),
+                "mpjpe": recent.get("mpjpe"),
+            }
+        )
+        print(curves[-1], flush=True)
+        write_text_atomic(args.out / "curves.json", json.dumps(curves, indent=1))
+    runner.save(str(args.out / "run" / f"model_{runner.current_learning_iteration}.pt"))
+    policy = runner.get_inference_policy()
+    after = {
+        "train": eval_policy(g1, eval_train, policy, tracking),
+        "held_out": eval_policy(g1, eval_held, policy, tracking),
+    }
+    print("after:", json.dumps(after, indent=1))
+    report = {
+        "cluster": args.cluster,
+        "train_clips": train_names,
+        "held_out_clips": held_out_names,
+        "minutes": args.minutes,
+        "num_envs": args.num_envs,
+        "iterations": runner.current_learning_iteration,
+        "samples": runner.current_learning_iteration * ppo["num_steps_per_env"] * args.num_envs,
+        "before": before,
+        "after": after,
+        "curves": curves,
+        "tracking": tracking.to_dict(),
+    }
+    write_text_atomic(args.out / "report.json", json.dumps(report, indent=1, default=str))
+    plot(curves, args.out / "curves.png", args.cluster)
+
+
+def plot(curves: list[dict], path: Path, cluster: str) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    x = [c["minutes"] for c in curves]
+    for ax, key, label in zip(
+        axes,
+        ("mean_reward", "episode_s", "mpkpe_mm"),
+        ("mean episode reward", "episode length (s)", "MPKPE during training (mm)"),
+        strict=True,
+    ):
+        ax.plot(x, [c[key] for c in curves])
+        ax.set_xlabel("wall-clock minutes (2-core CPU)")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"PPO expert on the {cluster} cluster, native MuJoCo backend")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""rsl_rl's OnPolicyRunner with the project's checkpoints: atomic, self-describing, exactly resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rsl_rl.runners import OnPolicyRunner
+
+from humanoid_gpt.experts.checkpoint import (
+    FORMAT,
+    SCHEMA_VERSION,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
+
+
+class ExpertRunner(OnPolicyRunner):
+    """``meta`` (task, obs sizes, robot, config hash) is written into every checkpoint and checked on resume."""
+
+    def __init__(self, env, train_cfg: dict, log_dir: str | None, meta: dict, device: str = "cpu") -> None:
+        super().__init__(env, train_cfg, log_dir, device)
+        self.meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **meta}
+
+    def save(self, path: str, infos: dict | None = None) -> None:
+        payload = self.alg.save()
+        payload["iter"] = self.current_learning_iteration
+        payload["infos"] = {
+            **(infos or {}),
+            "hgpt": {**self.meta, "rng": rng_state(getattr(self.env, "generator", None))},
+        }
+        save_checkpoint(path, payload)
+        self.logger.save_model(path, self.current_learning_iteration)
+
+    def resume(self, path: str | Path) -> int:
+        """Restore weights, optimizer, normalizers, RNG and iteration from ``path``, after checking it was made for
+        this task, robot and config. Returns the next iteration to run."""
+        expect = {k: self.meta[k] for k in ("task", "obs_dims", "num_actions", "robot", "config_hash")}
+        payload = load_checkpoint(path, expect)
+        self.alg.load(payload, None, strict=True)
+        restore_rng(payload["infos"]["hgpt"]["rng"], getattr(self.env, "generator", None))
+        # rsl_rl stores the iteration it just finished; continue after it rather than repeating it.
+        self.current_learning_iteration = payload["iter"] + 1
+        return self.current_learning_iteration
