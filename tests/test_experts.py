@@ -1,0 +1,129 @@
+"""Expert training on the native MuJoCo backend: PPO changes the policy, checkpoints resume exactly, bad
+checkpoints and mismatched resumes fail before any step."""
+
+import json
+
+import pytest
+import torch
+
+from humanoid_gpt.clusters import ManifestError, cluster_of
+from humanoid_gpt.experts.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from humanoid_gpt.experts.train import ExpertRun, train_expert
+from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
+from humanoid_gpt_sim2sim.tasks import make_cluster_env
+
+TASK = "HGPT-Cluster-900"
+
+
+@pytest.fixture
+def walk_manifest(tmp_path, monkeypatch, lafan1_dir):
+    path = tmp_path / "clusters.json"
+    path.write_text(json.dumps({"schema_version": 1, "clusters": {"900": ["g1_motions/lafan1/walk1_subject1.csv"]}}))
+    monkeypatch.setenv("HGPT_CLUSTER_MANIFEST", str(path))
+    return path
+
+
+def _run(tmp_path, **kw) -> ExpertRun:
+    defaults = dict(
+        num_envs=8,
+        max_iterations=2,
+        save_interval=1,
+        log_root=tmp_path / "runs",
+        run_name="r",
+        tracking=TrackingConfig(randomization=RandomizationConfig.off()),
+    )
+    return ExpertRun(TASK, **{**defaults, **kw})
+
+
+def _make_env(g1):
+    return lambda r: make_cluster_env(g1, r.task, r.tracking, r.num_envs, r.seed, threads=1)
+
+
+def _weights(path) -> dict:
+    return load_checkpoint(path)["actor_state_dict"]
+
+
+def test_ppo_iterations_change_the_policy_and_checkpoints_describe_themselves(tmp_path, g1, walk_manifest):
+    run_dir = train_expert(_run(tmp_path), g1, _make_env(g1))
+    first, last = _weights(run_dir / "model_0.pt"), _weights(latest_checkpoint(run_dir))
+    changed = [k for k in first if not torch.equal(first[k], last[k])]
+    assert changed, "two PPO iterations left the actor unchanged"
+    meta = load_checkpoint(latest_checkpoint(run_dir))["infos"]["hgpt"]
+    assert meta["task"] == TASK and meta["obs_dims"]["policy"] == 520 and meta["num_actions"] == 29
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["ppo"]["algorithm"]["learning_rate"] == 1e-3 and config["meta"]["config_hash"] == meta["config_hash"]
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".part")]
+
+
+def test_resume_restores_the_exact_training_state(tmp_path, g1, walk_manifest):
+    from humanoid_gpt.experts.runner import ExpertRunner
+
+    run_dir = train_expert(_run(tmp_path), g1, _make_env(g1))
+    ckpt = latest_checkpoint(run_dir)
+    saved = load_checkpoint(ckpt)
+    config = json.loads((run_dir / "config.json").read_text())
+    env = _make_env(g1)(_run(tmp_path))
+    torch.manual_seed(123)  # a different init and RNG than the saved run
+    runner = ExpertRunner(env, config["ppo"], None, config["meta"])
+    assert runner.resume(ckpt) == saved["iter"] + 1
+    now = runner.alg.save()
+    for key in ("actor_state_dict", "critic_state_dict"):  # weights and observation normalizers
+        for name, value in saved[key].items():
+            torch.testing.assert_close(now[key][name], value, rtol=0, atol=0)
+    assert now["optimizer_state_dict"]["state"].keys() == saved["optimizer_state_dict"]["state"].keys()
+    torch.testing.assert_close(
+        now["optimizer_state_dict"]["state"][0]["exp_avg"], saved["optimizer_state_dict"]["state"][0]["exp_avg"]
+    )
+    rng = saved["infos"]["hgpt"]["rng"]
+    assert torch.equal(torch.get_rng_state(), rng["torch"]) and torch.equal(env.generator.get_state(), rng["env"])
+    env.close()
+
+
+def test_a_kill_while_saving_loses_only_that_checkpoint(tmp_path, g1, walk_manifest, monkeypatch):
+    real_save, calls = torch.save, []
+
+    def dying_save(obj, f, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:  # the process dies while writing the second checkpoint
+            f.write(b"half a checkpoint")
+            raise KeyboardInterrupt
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        train_expert(_run(tmp_path, max_iterations=3), g1, _make_env(g1))
+    monkeypatch.setattr(torch, "save", real_save)
+    run_dir = tmp_path / "runs" / TASK / "r"
+    assert sorted(p.name for p in run_dir.glob("model_*")) == ["model_0.pt"]  # no half file posing as model_1
+    resumed = train_expert(_run(tmp_path, max_iterations=3, resume=run_dir), g1, _make_env(g1))
+    assert load_checkpoint(latest_checkpoint(resumed))["iter"] == 2
+
+
+def test_bad_checkpoints_and_resumes_fail_before_training(tmp_path, g1, walk_manifest):
+    run_dir = train_expert(_run(tmp_path, max_iterations=1), g1, _make_env(g1))
+    ckpt = latest_checkpoint(run_dir)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="broken.pt: not a readable checkpoint"):
+        load_checkpoint(broken)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": 1}, foreign)
+    with pytest.raises(CheckpointError, match="not a humanoid_gpt expert checkpoint"):
+        load_checkpoint(foreign)
+    with pytest.raises(CheckpointError, match="obs_dims is"):
+        load_checkpoint(ckpt, {"obs_dims": {"policy": 99, "critic": 99, "student": 136, "teacher": 520}})
+    relative = TrackingConfig(action_relative_to_reference=True, randomization=RandomizationConfig.off())
+    with pytest.raises(CheckpointError, match="action_relative_to_reference differ"):
+        train_expert(_run(tmp_path, resume=run_dir, tracking=relative), g1, _make_env(g1))
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        train_expert(_run(tmp_path, resume=empty), g1, _make_env(g1))
+
+
+def test_task_ids_name_a_cluster():
+    assert cluster_of("HGPT-Cluster-042") == "042" and cluster_of("HGPT-Cluster-042-Play") == "042"
+    with pytest.raises(ManifestError, match="not a cluster task"):
+        cluster_of("HGPT-Distill")
