@@ -51,9 +51,11 @@ def evaluate(
     for clip_id, name in enumerate(library.names):
         mine = [r for r in records if r.clip == clip_id]
         per_clip[name] = {**summarize(mine), "duration_s": float(library.duration[clip_id])}
+    aggregate = summarize(records)
+    aggregate["mean_episode_s"] = aggregate.get("mean_episode_steps", 0.0) * cfg.control_dt  # stable tracking time
     return {
         "schema_version": EVAL_SCHEMA_VERSION,
-        "aggregate": summarize(records),
+        "aggregate": aggregate,
         "clips": per_clip,
         "config": cfg.to_dict(),
     }

@@ -4,6 +4,7 @@
 - MPJPE (rad) / MPJVE (rad/s): mean absolute joint position / velocity error over the 29 joints and all frames.
 - root velocity error (m/s): mean Euclidean norm of the root linear velocity error.
 - MPKPE (mm): mean keypoint distance in each side's gravity-aligned heading frame; G-MPKPE (mm): in the world frame.
+- root position (m, world) and orientation (rad) errors, for judging experts.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 import torch
 
 from humanoid_gpt.mdp.frames import to_heading_frame
+from humanoid_gpt.rotations import quat_error_angle
 from humanoid_gpt.state import KinematicState
 
-ERROR_KEYS = ("mpjpe", "mpjve", "root_vel_err", "mpkpe_mm", "g_mpkpe_mm")
+ERROR_KEYS = ("mpjpe", "mpjve", "root_vel_err", "mpkpe_mm", "g_mpkpe_mm", "root_pos_err", "root_rot_err")
 
 
 def step_errors(robot: KinematicState, ref: KinematicState) -> dict[str, torch.Tensor]:
@@ -26,6 +28,8 @@ def step_errors(robot: KinematicState, ref: KinematicState) -> dict[str, torch.T
         "root_vel_err": (robot.root_lin_vel - ref.root_lin_vel).norm(dim=-1),
         "mpkpe_mm": 1000.0 * (to_heading_frame(robot).pos - to_heading_frame(ref).pos).norm(dim=-1).mean(-1),
         "g_mpkpe_mm": 1000.0 * (robot.body_pos - ref.body_pos).norm(dim=-1).mean(-1),
+        "root_pos_err": (robot.root_pos - ref.root_pos).norm(dim=-1),
+        "root_rot_err": quat_error_angle(robot.root_quat, ref.root_quat),
     }
 
 

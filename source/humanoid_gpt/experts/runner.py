@@ -21,7 +21,7 @@ class ExpertRunner(OnPolicyRunner):
 
     def __init__(self, env, train_cfg: dict, log_dir: str | None, meta: dict, device: str = "cpu") -> None:
         super().__init__(env, train_cfg, log_dir, device)
-        self.meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **meta}
+        self.meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "train_cfg": train_cfg, **meta}
 
     def save(self, path: str, infos: dict | None = None) -> None:
         payload = self.alg.save()

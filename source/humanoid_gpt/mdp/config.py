@@ -113,6 +113,15 @@ class TrackingConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> TrackingConfig:
+        """Inverse of :meth:`to_dict` (lists from JSON become tuples again)."""
+        tup = lambda x: {k: tuple(v) if isinstance(v, list) else v for k, v in x.items()}  # noqa: E731
+        parts = {"rewards": RewardConfig, "terminations": TerminationConfig, "randomization": RandomizationConfig}
+        return cls(
+            **tup({k: v for k, v in d.items() if k not in parts}), **{k: c(**tup(d[k])) for k, c in parts.items()}
+        )
+
     def validate(self) -> None:
         """Raise on impossible settings before any environment is built."""
         _ = self.decimation
