@@ -127,3 +127,38 @@ def test_task_ids_name_a_cluster():
     assert cluster_of("HGPT-Cluster-042") == "042" and cluster_of("HGPT-Cluster-042-Play") == "042"
     with pytest.raises(ManifestError, match="not a cluster task"):
         cluster_of("HGPT-Distill")
+
+
+def test_expert_evaluation_and_registry(tmp_path, g1, walk_manifest, walk_clip):
+    from humanoid_gpt.experts.evaluation import evaluate_expert
+    from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
+
+    run_dir = train_expert(_run(tmp_path, max_iterations=1), g1, _make_env(g1))
+    ckpt = latest_checkpoint(run_dir)
+    result = evaluate_expert(g1, ckpt, [walk_clip.slice(0, 60), walk_clip.slice(300, 360)], progress=False)
+    metrics = result["aggregate"]
+    assert metrics["episodes"] == 2 and 0 <= metrics["sr_percent"] <= 100 and metrics["mean_episode_s"] > 0
+    registry = ExpertRegistry(rule=RetentionRule())
+    record = registry.add("900", TASK, ckpt, "hash", metrics)
+    assert not record.retained  # one PPO iteration does not make a stable expert
+    registry.add(
+        "901",
+        "HGPT-Cluster-901",
+        ckpt,
+        "hash",
+        {"sr_percent": 95.0, "mpkpe_mm": 40.0, "mpjpe": 0.08, "mean_episode_s": 9.5},
+    )
+    back = ExpertRegistry.load(registry.save(tmp_path / "experts.json"))
+    assert set(back.retained()) == {"901"} and back.experts["900"].reasons
+
+
+def test_retention_rule_keeps_and_drops():
+    from humanoid_gpt.experts.registry import RetentionRule
+
+    rule = RetentionRule(min_sr_percent=80, max_mpkpe_mm=60, max_mpjpe=0.15, min_mean_episode_s=4)
+    good = {"sr_percent": 90.0, "mpkpe_mm": 45.0, "mpjpe": 0.1, "mean_episode_s": 8.0}
+    assert rule.judge(good) == (True, [])
+    for key, bad in (("sr_percent", 50.0), ("mpkpe_mm", 80.0), ("mpjpe", 0.3), ("mean_episode_s", 1.0)):
+        kept, reasons = rule.judge({**good, key: bad})
+        assert not kept and len(reasons) == 1
+    assert not rule.judge({})[0]  # missing metrics never pass

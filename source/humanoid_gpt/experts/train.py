@@ -85,9 +85,8 @@ def train_expert(run: ExpertRun, g1: G1, make_env: Callable[[ExpertRun], object]
         "num_actions": int(env.num_actions),
         "robot": robot_hash(g1.xml_path),
         # max_iterations and save_interval may change on resume; everything else is the experiment.
-        "config_hash": config_hash(
-            run.tracking.to_dict(), {k: v for k, v in ppo.items() if k not in ("max_iterations", "save_interval")}
-        ),
+        "config_hash": config_hash(run.tracking.to_dict(), {k: v for k, v in ppo.items() if k not in RESUMABLE}),
+        "tracking": run.tracking.to_dict(),
     }
     runner = ExpertRunner(env, ppo, str(run_dir), meta)
     start = runner.resume(resume_from) if resume_from is not None else 0

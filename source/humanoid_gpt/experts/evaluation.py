@@ -1,0 +1,48 @@
+"""Running a trained expert: its policy rebuilt from a checkpoint, evaluated on its cluster's clips."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+
+from rsl_rl.runners import OnPolicyRunner
+
+from humanoid_gpt.experts.checkpoint import CheckpointError, load_checkpoint, robot_hash
+from humanoid_gpt.mdp.config import TrackingConfig
+from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.robot.g1 import G1
+
+
+def load_expert_policy(checkpoint: str | Path, env, g1: G1 | None = None):
+    """The expert's inference policy (actor with its observation normalizer) for ``env``; refuses a checkpoint
+    whose observation layout, action count or robot differs from the env's."""
+    expect = {"num_actions": int(env.num_actions)}
+    if g1 is not None:
+        expect["robot"] = robot_hash(g1.xml_path)
+    payload = load_checkpoint(checkpoint, expect)
+    meta = payload["infos"]["hgpt"]
+    dims = {k: int(v.shape[-1]) for k, v in env.get_observations().items()}
+    wanted = {g: meta["obs_dims"].get(g) for g in meta["train_cfg"]["obs_groups"]["actor"]}
+    if any(dims.get(g) != n for g, n in wanted.items()):
+        raise CheckpointError(f"{checkpoint}: the expert observes {wanted}, the env gives {dims}")
+    runner = OnPolicyRunner(env, copy.deepcopy(meta["train_cfg"]), None)
+    runner.alg.load(payload, {"actor": True}, strict=True)
+    return runner.get_inference_policy()
+
+
+def expert_tracking_config(checkpoint: str | Path) -> TrackingConfig:
+    """The task config the expert was trained with (its action space, keypoints, thresholds)."""
+    return TrackingConfig.from_dict(load_checkpoint(checkpoint)["infos"]["hgpt"]["tracking"])
+
+
+def evaluate_expert(
+    g1: G1, checkpoint: str | Path, clips: Sequence[MotionClip], num_envs: int = 16, progress: bool = True
+) -> dict:
+    """Sim2sim metrics of the expert on ``clips`` (each played once from its start, no randomization)."""
+    from humanoid_gpt_sim2sim.evaluate import evaluate
+
+    tracking = expert_tracking_config(checkpoint)
+    return evaluate(
+        g1, clips, lambda env: load_expert_policy(checkpoint, env, g1), tracking, num_envs, progress=progress
+    )
