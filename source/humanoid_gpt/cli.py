@@ -169,6 +169,35 @@ def _train_expert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experts_eval(args: argparse.Namespace) -> int:
+    from humanoid_gpt.clusters import active_manifest, cluster_of
+    from humanoid_gpt.experts.checkpoint import load_checkpoint
+    from humanoid_gpt.experts.evaluation import evaluate_expert
+    from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
+    from humanoid_gpt.motion.io import load_clips
+    from humanoid_gpt.robot import load_g1
+    from humanoid_gpt_sim2sim.evaluate import write_report
+
+    g1 = load_g1()
+    meta = load_checkpoint(args.checkpoint)["infos"]["hgpt"]
+    cluster = cluster_of(meta["task"])
+    clips = load_clips(active_manifest().clip_paths(cluster), g1, progress=True)
+    if args.max_seconds:
+        clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
+    result = evaluate_expert(g1, args.checkpoint, clips, args.num_envs)
+    if args.out:
+        write_report(result, args.out)
+    registry = ExpertRegistry.load(args.registry) if args.registry.is_file() else ExpertRegistry(rule=RetentionRule())
+    record = registry.add(cluster, meta["task"], args.checkpoint.resolve(), meta["config_hash"], result["aggregate"])
+    registry.save(args.registry)
+    verdict = "retained" if record.retained else "dropped: " + "; ".join(record.reasons)
+    print(
+        f"{meta['task']}: SR {result['aggregate']['sr_percent']:.1f}%, MPKPE {result['aggregate']['mpkpe_mm']:.1f} mm"
+        f" -> {verdict} ({args.registry})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1"
@@ -235,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--compile", action="store_true", help="torch.compile the MDP maths (30-40 s once)")
     t.set_defaults(func=_train_expert)
+
+    experts = sub.add_parser("experts", help="trained experts").add_subparsers(dest="experts_command", required=True)
+    x = experts.add_parser("eval", help="evaluate an expert on its cluster's clips and record it in the registry")
+    x.add_argument("--checkpoint", type=Path, required=True)
+    x.add_argument("--registry", type=Path, default=Path("experts.json"), help="the registry file to update")
+    x.add_argument("--out", type=Path, help="also write the full metrics JSON")
+    x.add_argument("--num-envs", type=int, default=16)
+    x.add_argument("--max-seconds", type=float, help="evaluate only the first seconds of each clip")
+    x.set_defaults(func=_experts_eval)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)

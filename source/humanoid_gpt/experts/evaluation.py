@@ -33,7 +33,10 @@ def load_expert_policy(checkpoint: str | Path, env, g1: G1 | None = None):
 
 def expert_tracking_config(checkpoint: str | Path) -> TrackingConfig:
     """The task config the expert was trained with (its action space, keypoints, thresholds)."""
-    return TrackingConfig.from_dict(load_checkpoint(checkpoint)["infos"]["hgpt"]["tracking"])
+    meta = load_checkpoint(checkpoint)["infos"]["hgpt"]
+    if "tracking" not in meta:
+        raise CheckpointError(f"{checkpoint}: records no task config (written before checkpoints carried one)")
+    return TrackingConfig.from_dict(meta["tracking"])
 
 
 def evaluate_expert(
