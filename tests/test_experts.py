@@ -162,3 +162,31 @@ def test_retention_rule_keeps_and_drops():
         kept, reasons = rule.judge({**good, key: bad})
         assert not kept and len(reasons) == 1
     assert not rule.judge({})[0]  # missing metrics never pass
+
+
+@pytest.mark.parametrize("executor", ["local", "ray", "submitit"])
+def test_train_all_fans_out(tmp_path, walk_manifest, executor, monkeypatch):
+    """Every cluster of a manifest trained as independent jobs: in process, on a local Ray instance, and through
+    submitit's local executor (what runs as SLURM jobs on a cluster)."""
+    import shutil
+
+    from humanoid_gpt.clusters import load_manifest
+    from humanoid_gpt.experts.fanout import cluster_runs, train_all
+
+    # Two one-clip clusters, so the fan-out has more than one job.
+    data = json.loads(walk_manifest.read_text())
+    data["clusters"]["901"] = ["g1_motions/lafan1/run1_subject2.csv"]
+    walk_manifest.write_text(json.dumps(data))
+    template = _run(tmp_path, num_envs=4, max_iterations=1, run_name=executor)
+    runs = cluster_runs(load_manifest(walk_manifest), template)
+    folders = train_all(runs, executor, slurm_folder=tmp_path / "slurm")
+    assert [r.task for r in runs] == ["HGPT-Cluster-900", "HGPT-Cluster-901"]
+    for folder, run in zip(folders, runs, strict=True):
+        ckpt = latest_checkpoint(tmp_path / "runs" / run.task / executor)
+        assert ckpt is not None and str(ckpt.parent) == folder
+        assert load_checkpoint(ckpt)["infos"]["hgpt"]["task"] == run.task
+    if executor == "ray":
+        import ray
+
+        ray.shutdown()
+    shutil.rmtree(tmp_path / "runs")

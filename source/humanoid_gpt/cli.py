@@ -169,6 +169,27 @@ def _train_expert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_all(args: argparse.Namespace) -> int:
+    from humanoid_gpt.clusters import active_manifest
+    from humanoid_gpt.experts.fanout import cluster_runs, train_all
+    from humanoid_gpt.experts.train import ExpertRun
+
+    template = ExpertRun(
+        "",
+        args.num_envs,
+        args.max_iterations,
+        args.seed,
+        args.save_interval,
+        args.log_root,
+        args.run_name,
+        threads=args.threads,
+    )
+    runs = cluster_runs(active_manifest(), template, args.clusters)
+    for run_dir in train_all(runs, args.executor, args.slurm_folder, ray_address=args.ray_address):
+        print(f"run: {run_dir}")
+    return 0
+
+
 def _experts_eval(args: argparse.Namespace) -> int:
     from humanoid_gpt.clusters import active_manifest, cluster_of
     from humanoid_gpt.experts.checkpoint import load_checkpoint
@@ -273,6 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--num-envs", type=int, default=16)
     x.add_argument("--max-seconds", type=float, help="evaluate only the first seconds of each clip")
     x.set_defaults(func=_experts_eval)
+
+    a = train.add_parser("all", help="train every cluster of the manifest: locally, on Ray or on SLURM (submitit)")
+    a.add_argument("--executor", choices=("local", "ray", "submitit"), default="local")
+    a.add_argument("--clusters", nargs="+", help="only these cluster ids (default: all)")
+    a.add_argument("--num-envs", type=int, default=256)
+    a.add_argument("--max-iterations", type=int, default=1000)
+    a.add_argument("--save-interval", type=int, default=50)
+    a.add_argument("--seed", type=int, default=42)
+    a.add_argument("--log-root", type=Path)
+    a.add_argument("--run-name")
+    a.add_argument("--threads", type=int, default=2)
+    a.add_argument("--slurm-folder", type=Path, help="submitit's job folder (default outputs/submitit)")
+    a.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    a.set_defaults(func=_train_all)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)
