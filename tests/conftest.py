@@ -43,3 +43,14 @@ def walk_clip(lafan1_dir, g1):
     from humanoid_gpt.motion import load_clip
 
     return load_clip(lafan1_dir / "walk1_subject1.csv", g1=g1)
+
+
+@pytest.fixture
+def walk_manifest(tmp_path, monkeypatch, lafan1_dir):
+    """A cluster manifest with one cluster (900) of one LAFAN1 walk clip, made active through the setting."""
+    import json
+
+    path = tmp_path / "clusters.json"
+    path.write_text(json.dumps({"schema_version": 1, "clusters": {"900": ["g1_motions/lafan1/walk1_subject1.csv"]}}))
+    monkeypatch.setenv("HGPT_CLUSTER_MANIFEST", str(path))
+    return path

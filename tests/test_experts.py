@@ -15,14 +15,6 @@ from humanoid_gpt_sim2sim.tasks import make_cluster_env
 TASK = "HGPT-Cluster-900"
 
 
-@pytest.fixture
-def walk_manifest(tmp_path, monkeypatch, lafan1_dir):
-    path = tmp_path / "clusters.json"
-    path.write_text(json.dumps({"schema_version": 1, "clusters": {"900": ["g1_motions/lafan1/walk1_subject1.csv"]}}))
-    monkeypatch.setenv("HGPT_CLUSTER_MANIFEST", str(path))
-    return path
-
-
 def _run(tmp_path, **kw) -> ExpertRun:
     defaults = dict(
         num_envs=8,

@@ -173,3 +173,28 @@ def test_randomization_events_apply(simulation, walk_path):
         for _ in range(5):
             obs, rew, *_ = env.step(torch.zeros(4, 29))
         assert torch.isfinite(obs["policy"]).all() and torch.isfinite(rew).all()
+
+
+def test_ppo_on_isaaclab_changes_the_policy(simulation, tmp_path, walk_manifest, g1):
+    """The expert runner and checkpoints work on the Isaac Lab backend too (a few iterations, few envs)."""
+    from isaaclab.envs import ManagerBasedRLEnv
+    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
+
+    from humanoid_gpt.experts.checkpoint import latest_checkpoint, load_checkpoint
+    from humanoid_gpt.experts.train import ExpertRun, train_expert
+    from humanoid_gpt_tasks.train import isaac_env_cfg
+
+    run = ExpertRun(
+        "HGPT-Cluster-900",
+        num_envs=4,
+        max_iterations=2,
+        save_interval=1,
+        log_root=tmp_path,
+        run_name="i",
+        tracking=TRACKING,
+    )
+    run_dir = train_expert(run, g1, lambda r: RslRlVecEnvWrapper(ManagerBasedRLEnv(cfg=isaac_env_cfg(r))))
+    first = load_checkpoint(run_dir / "model_0.pt")["actor_state_dict"]
+    last = load_checkpoint(latest_checkpoint(run_dir))
+    assert last["infos"]["hgpt"]["obs_dims"]["policy"] == 520
+    assert any(not torch.equal(first[k], last["actor_state_dict"][k]) for k in first)
