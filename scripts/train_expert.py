@@ -30,14 +30,5 @@ parser.add_argument("--run_name")
 args = parser.parse_args()
 if args.video:
     raise SystemExit("--video needs Isaac Sim's renderer; kit-less runs can render clips with `hgpt render`")
-run = ExpertRun(
-    args.task,
-    args.num_envs,
-    args.max_iterations,
-    args.seed,
-    args.save_interval,
-    args.log_root,
-    args.run_name,
-    args.resume,
-)
+run = ExpertRun.from_args(args)
 print(f"run: {train_isaac_expert(run, args.device, args.physics, args.distributed)}")

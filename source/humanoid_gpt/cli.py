@@ -152,18 +152,7 @@ def _train_expert(args: argparse.Namespace) -> int:
     tracking = TrackingConfig(action_relative_to_reference=args.relative_actions)
     if args.no_randomization:
         tracking.randomization = RandomizationConfig.off()
-    run = ExpertRun(
-        args.task,
-        args.num_envs,
-        args.max_iterations,
-        args.seed,
-        args.save_interval,
-        args.log_root,
-        args.run_name,
-        args.resume,
-        tracking,
-        args.threads,
-    )
+    run = ExpertRun.from_args(args, tracking=tracking)
     make_env = lambda r: make_cluster_env(g1, r.task, r.tracking, r.num_envs, r.seed, r.threads, args.compile)  # noqa: E731
     print(f"run: {train_expert(run, g1, make_env)}")
     return 0
@@ -174,16 +163,7 @@ def _train_all(args: argparse.Namespace) -> int:
     from humanoid_gpt.experts.fanout import cluster_runs, train_all
     from humanoid_gpt.experts.train import ExpertRun
 
-    template = ExpertRun(
-        "",
-        args.num_envs,
-        args.max_iterations,
-        args.seed,
-        args.save_interval,
-        args.log_root,
-        args.run_name,
-        threads=args.threads,
-    )
+    template = ExpertRun.from_args(args, task="")
     runs = cluster_runs(active_manifest(), template, args.clusters)
     for run_dir in train_all(runs, args.executor, args.slurm_folder, ray_address=args.ray_address):
         print(f"run: {run_dir}")
@@ -217,6 +197,17 @@ def _experts_eval(args: argparse.Namespace) -> int:
         f" -> {verdict} ({args.registry})"
     )
     return 0
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of an expert run, named like ExpertRun's fields."""
+    p.add_argument("--num-envs", type=int, default=256)
+    p.add_argument("--max-iterations", type=int, default=1000)
+    p.add_argument("--save-interval", type=int, default=50)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--log-root", type=Path, help="default: $HGPT_OUTPUT_ROOT/experts")
+    p.add_argument("--run-name", help="default: the start time")
+    p.add_argument("--threads", type=int, default=2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,16 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = train.add_parser("expert", help="train one cluster expert with PPO")
     t.add_argument("--task", required=True, help="e.g. HGPT-Cluster-002 (clusters come from the manifest)")
     t.add_argument("--backend", choices=("mujoco", "isaaclab"), default="mujoco")
-    t.add_argument("--num-envs", type=int, default=256)
-    t.add_argument("--max-iterations", type=int, default=1000)
-    t.add_argument("--save-interval", type=int, default=50)
-    t.add_argument("--seed", type=int, default=42)
+    _add_run_options(t)
     t.add_argument("--resume", type=Path, help="a run folder (its latest checkpoint) or a checkpoint file")
-    t.add_argument("--log-root", type=Path, help="default: $HGPT_OUTPUT_ROOT/experts")
-    t.add_argument("--run-name", help="default: the start time")
     t.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
     t.add_argument("--no-randomization", action="store_true")
-    t.add_argument("--threads", type=int, default=2)
     t.add_argument("--compile", action="store_true", help="torch.compile the MDP maths (30-40 s once)")
     t.set_defaults(func=_train_expert)
 
@@ -298,13 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = train.add_parser("all", help="train every cluster of the manifest: locally, on Ray or on SLURM (submitit)")
     a.add_argument("--executor", choices=("local", "ray", "submitit"), default="local")
     a.add_argument("--clusters", nargs="+", help="only these cluster ids (default: all)")
-    a.add_argument("--num-envs", type=int, default=256)
-    a.add_argument("--max-iterations", type=int, default=1000)
-    a.add_argument("--save-interval", type=int, default=50)
-    a.add_argument("--seed", type=int, default=42)
-    a.add_argument("--log-root", type=Path)
-    a.add_argument("--run-name")
-    a.add_argument("--threads", type=int, default=2)
+    _add_run_options(a)
     a.add_argument("--slurm-folder", type=Path, help="submitit's job folder (default outputs/submitit)")
     a.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
     a.set_defaults(func=_train_all)

@@ -7,7 +7,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,13 @@ class ExpertRun:
     resume: Path | None = None  # a run folder (its latest checkpoint) or a checkpoint file
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     threads: int = 2
+
+    @classmethod
+    def from_args(cls, args, **overrides) -> ExpertRun:
+        """From parsed command-line options named like the fields (``num_envs``, ``max_iterations``, ...)."""
+        names = {f.name for f in fields(cls)}
+        given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+        return cls(**{**given, **overrides})
 
     def run_dir(self) -> Path:
         if self.resume is not None:
