@@ -4,6 +4,7 @@ use the same runner and checkpoints)."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -84,6 +85,8 @@ def train_expert(run: ExpertRun, g1: G1, make_env: Callable[[ExpertRun], object]
                 )
     seed_everything(run.seed)
     ppo = expert_ppo_cfg(seed=run.seed, max_iterations=run.max_iterations, save_interval=run.save_interval)
+    if os.environ.get("WANDB_PROJECT"):  # W&B when configured; TensorBoard always
+        ppo["logger"] = {"class_name": "WandbLogWriter", "project_name": os.environ["WANDB_PROJECT"]}
     env = make_env(run)
     obs = env.get_observations()
     meta = {
