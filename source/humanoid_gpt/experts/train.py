@@ -22,7 +22,7 @@ from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.robot.g1 import G1
 
-RESUMABLE = ("max_iterations", "save_interval")
+RESUMABLE = ("max_iterations", "save_interval", "logger")
 """Settings a resumed run may change; any other difference makes it another experiment."""
 
 
