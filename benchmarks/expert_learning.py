@@ -21,10 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from humanoid_gpt import settings  # noqa: E402
-from humanoid_gpt.experts.checkpoint import config_hash, robot_hash  # noqa: E402
 from humanoid_gpt.experts.ppo import expert_ppo_cfg  # noqa: E402
 from humanoid_gpt.experts.runner import ExpertRunner  # noqa: E402
-from humanoid_gpt.experts.train import seed_everything  # noqa: E402
+from humanoid_gpt.experts.train import run_meta, seed_everything  # noqa: E402
 from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
 from humanoid_gpt.metrics import summarize  # noqa: E402
@@ -75,14 +74,7 @@ def main() -> None:
     tracking = TrackingConfig(action_relative_to_reference=True, randomization=dr)
     env = MujocoTrackingEnv(g1, MotionLibrary.from_clips(train_clips, g1), tracking, args.num_envs, args.seed)
     ppo = expert_ppo_cfg(seed=args.seed, save_interval=100)
-    obs = env.get_observations()
-    meta = {
-        "task": f"evidence-{args.cluster}",
-        "obs_dims": {k: int(v.shape[-1]) for k, v in obs.items()},
-        "num_actions": 29,
-        "robot": robot_hash(g1.xml_path),
-        "config_hash": config_hash(tracking.to_dict(), ppo),
-    }
+    meta = run_meta(f"evidence-{args.cluster}", env, g1, tracking, ppo)
     runner = ExpertRunner(env, ppo, str(args.out / "run"), meta)
 
     eval_train = [w for c in train_clips for w in windows(c, 10.0, args.eval_windows)]

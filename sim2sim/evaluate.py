@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ def evaluate(
 ) -> dict:
     """Play every clip once from its start, without randomization; return aggregate and per-clip metrics."""
     cfg = cfg or TrackingConfig()
-    cfg = TrackingConfig(**{**cfg.__dict__, "randomization": RandomizationConfig.off()})
+    cfg = dataclasses.replace(cfg, randomization=RandomizationConfig.off())
     library = MotionLibrary.from_clips(clips, g1, cfg.keypoints)
     env = MujocoTrackingEnv(
         g1, library, cfg, min(num_envs, len(clips)), seed, num_threads, EvalSchedule(range(len(clips)))

@@ -119,7 +119,7 @@ def test_observations_rewards_and_a_fall(isaac_env):
         obs, rew, terminated, truncated, extras = env.step(_reference_actions(cmd))
         assert torch.isfinite(rew).all() and (rew <= best + 1e-6).all()
     # Lay robot 0 on its side: the tilt termination must end its episode as a failure, not a time-out.
-    from humanoid_gpt_tasks.mdp.commands import wxyz_to_xyzw
+    from humanoid_gpt.rotations import wxyz_to_xyzw
 
     pose = env.scene["robot"].data.root_link_pose_w.torch[:1].clone()
     pose[:, 2] = 0.2

@@ -21,14 +21,6 @@ from humanoid_gpt.robot.g1 import load_g1
 from humanoid_gpt.state import KinematicState
 
 
-def xyzw_to_wxyz(q: torch.Tensor) -> torch.Tensor:
-    return q[..., [3, 0, 1, 2]]
-
-
-def wxyz_to_xyzw(q: torch.Tensor) -> torch.Tensor:
-    return q[..., [1, 2, 3, 0]]
-
-
 class MotionReferenceCommand(CommandTerm):
     """Owns the motion library; ``command`` is the next reference joint positions (N, 29)."""
 
@@ -88,11 +80,11 @@ class MotionReferenceCommand(CommandTerm):
             joint_pos=d.joint_pos.torch[:, self.joint_ids],
             joint_vel=d.joint_vel.torch[:, self.joint_ids],
             root_pos=d.body_link_pos_w.torch[:, self.root_id] - origin,
-            root_quat=xyzw_to_wxyz(d.body_link_quat_w.torch[:, self.root_id]),
+            root_quat=R.xyzw_to_wxyz(d.body_link_quat_w.torch[:, self.root_id]),
             root_lin_vel=d.body_link_lin_vel_w.torch[:, self.root_id],
             root_ang_vel=d.body_link_ang_vel_w.torch[:, self.root_id],
             body_pos=body_pos,
-            body_quat=xyzw_to_wxyz(d.body_link_quat_w.torch[:, self.body_ids]),
+            body_quat=R.xyzw_to_wxyz(d.body_link_quat_w.torch[:, self.body_ids]),
             body_lin_vel=d.body_link_lin_vel_w.torch[:, self.body_ids],
             body_ang_vel=d.body_link_ang_vel_w.torch[:, self.body_ids],
         )
@@ -138,7 +130,7 @@ class MotionReferenceCommand(CommandTerm):
         ref = self.library.frames(clip_ids, times)
         s = reset_state_from_reference(ref, self.consts, self.tracking.randomization)
         origin = self._env.scene.env_origins[env_ids]
-        pose = torch.cat([s.root_pos + origin, wxyz_to_xyzw(R.quat_normalize(s.root_quat))], dim=-1)
+        pose = torch.cat([s.root_pos + origin, R.wxyz_to_xyzw(R.quat_normalize(s.root_quat))], dim=-1)
         self.robot.write_root_link_pose_to_sim_index(root_pose=pose, env_ids=env_ids)
         vel = torch.cat([s.root_lin_vel, s.root_ang_vel], dim=-1)
         self.robot.write_root_link_velocity_to_sim_index(root_velocity=vel, env_ids=env_ids)

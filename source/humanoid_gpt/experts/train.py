@@ -55,6 +55,20 @@ class ExpertRun:
         return root / self.task / (self.run_name or time.strftime("%Y-%m-%d_%H-%M-%S"))
 
 
+def run_meta(task: str, env, g1: G1, tracking: TrackingConfig, ppo: dict) -> dict:
+    """What every checkpoint of a run records and a resume must match: task, observation sizes, action count,
+    robot, and the hash of the experiment's config (settings a resume may change left out)."""
+    obs = env.get_observations()
+    return {
+        "task": task,
+        "obs_dims": {k: int(v.shape[-1]) for k, v in obs.items()},
+        "num_actions": int(env.num_actions),
+        "robot": robot_hash(g1.xml_path),
+        "config_hash": config_hash(tracking.to_dict(), {k: v for k, v in ppo.items() if k not in RESUMABLE}),
+        "tracking": tracking.to_dict(),
+    }
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -88,16 +102,7 @@ def train_expert(run: ExpertRun, g1: G1, make_env: Callable[[ExpertRun], object]
     if os.environ.get("WANDB_PROJECT"):  # W&B when configured; TensorBoard always
         ppo["logger"] = {"class_name": "WandbLogWriter", "project_name": os.environ["WANDB_PROJECT"]}
     env = make_env(run)
-    obs = env.get_observations()
-    meta = {
-        "task": run.task,
-        "obs_dims": {k: int(v.shape[-1]) for k, v in obs.items()},
-        "num_actions": int(env.num_actions),
-        "robot": robot_hash(g1.xml_path),
-        # max_iterations and save_interval may change on resume; everything else is the experiment.
-        "config_hash": config_hash(run.tracking.to_dict(), {k: v for k, v in ppo.items() if k not in RESUMABLE}),
-        "tracking": run.tracking.to_dict(),
-    }
+    meta = run_meta(run.task, env, g1, run.tracking, ppo)
     runner = ExpertRunner(env, ppo, str(run_dir), meta)
     start = runner.resume(resume_from) if resume_from is not None else 0
     write_text_atomic(
