@@ -56,6 +56,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cluster", choices=sorted(CLUSTERS), default="walk")
     p.add_argument("--minutes", type=float, default=60.0)
+    p.add_argument(
+        "--iterations", type=int, default=None, help="also stop after this many PPO iterations (equal samples)"
+    )
     p.add_argument("--num-envs", type=int, default=256)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--eval-windows", type=int, default=8, help="10-s windows per clip for sim2sim metrics")
@@ -87,7 +90,8 @@ def main() -> None:
     print("before:", json.dumps(before, indent=1))
 
     curves, start, first = [], time.time(), True
-    while time.time() - start < args.minutes * 60:
+    budget = args.iterations or float("inf")
+    while time.time() - start < args.minutes * 60 and runner.current_learning_iteration < budget:
         seen = len(env.metrics.records)
         runner.learn(10, init_at_random_ep_len=first)
         runner.current_learning_iteration += 1  # learn() leaves it on the last finished iteration

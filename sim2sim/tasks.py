@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
+
 from humanoid_gpt.clusters import active_manifest, cluster_of
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.motion.io import load_clips
@@ -17,3 +21,26 @@ def make_cluster_env(
     files = active_manifest().clip_paths(cluster_of(task))
     library = MotionLibrary.from_clips(load_clips(files, g1, progress=True), g1, tracking.keypoints)
     return MujocoTrackingEnv(g1, library, tracking, num_envs, seed, threads, compile=compile)
+
+
+def make_distill_env(
+    g1: G1,
+    cluster_clips: dict[str, list],
+    tracking: TrackingConfig,
+    num_envs: int,
+    seed: int = 0,
+    threads: int = 2,
+    balance: bool = True,
+) -> tuple[MujocoTrackingEnv, Callable[[], torch.Tensor]]:
+    """The distillation env over the clips of several clusters (cluster id -> clip paths, in teacher order), and a
+    function giving each env's cluster index. ``balance`` samples every cluster equally often, whatever its size."""
+    clips, owner, weights = [], [], []
+    for index, files in enumerate(cluster_clips.values()):
+        loaded = load_clips(files, g1, progress=True)
+        clips += loaded
+        owner += [index] * len(loaded)
+        weights += [1.0 / len(loaded) if balance else 1.0] * len(loaded)
+    library = MotionLibrary.from_clips(clips, g1, tracking.keypoints, weights=weights)
+    env = MujocoTrackingEnv(g1, library, tracking, num_envs, seed, threads)
+    cluster_of_clip = torch.tensor(owner)
+    return env, lambda: cluster_of_clip[env.clip_ids]

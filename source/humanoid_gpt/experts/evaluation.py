@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from rsl_rl.runners import OnPolicyRunner
+from rsl_rl.utils import resolve_callable
 
 from humanoid_gpt.experts.checkpoint import CheckpointError, load_checkpoint, robot_hash
 from humanoid_gpt.mdp.config import TrackingConfig
@@ -22,13 +24,17 @@ def load_expert_policy(checkpoint: str | Path, env, g1: G1 | None = None):
         expect["robot"] = robot_hash(g1.xml_path)
     payload = load_checkpoint(checkpoint, expect)
     meta = payload["infos"]["hgpt"]
-    dims = {k: int(v.shape[-1]) for k, v in env.get_observations().items()}
+    obs = env.get_observations()
+    dims = {k: int(v.shape[-1]) for k, v in obs.items()}
     wanted = {g: meta["obs_dims"].get(g) for g in meta["train_cfg"]["obs_groups"]["actor"]}
     if any(dims.get(g) != n for g, n in wanted.items()):
         raise CheckpointError(f"{checkpoint}: the expert observes {wanted}, the env gives {dims}")
-    runner = OnPolicyRunner(env, copy.deepcopy(meta["train_cfg"]), None)
-    runner.alg.load(payload, {"actor": True}, strict=True)
-    return runner.get_inference_policy()
+    cfg = {**copy.deepcopy(meta["train_cfg"]), "multi_gpu": None}  # inference never joins a process group
+    with contextlib.redirect_stdout(io.StringIO()):  # rsl_rl prints every model it builds
+        alg = resolve_callable(cfg["algorithm"]["class_name"]).construct_algorithm(obs, env, cfg, "cpu")
+    alg.load(payload, {"actor": True}, strict=True)
+    alg.eval_mode()
+    return alg.get_policy()
 
 
 def expert_tracking_config(checkpoint: str | Path) -> TrackingConfig:

@@ -1,0 +1,68 @@
+"""Student checkpoints: the model with its config, and (for training runs) everything an exact resume needs.
+
+Self-describing: format and schema version, the student config (kind, sizes, H), the robot hash, the observation
+layout and joint order, and the task config. Loading checks them and names the file and the mismatch.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import torch
+
+from humanoid_gpt.experts.checkpoint import CheckpointError, robot_hash
+from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
+from humanoid_gpt.robot.g1 import G1
+from humanoid_gpt.students import Student, StudentConfig, build_student
+
+FORMAT = "humanoid_gpt.student"
+SCHEMA_VERSION = 1
+
+
+def student_meta(cfg: StudentConfig, g1: G1, tracking: dict) -> dict:
+    """What identifies a student: its config, robot, observation layout, joint order and task config."""
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "student": cfg.to_dict(),
+        "robot": robot_hash(g1.xml_path),
+        "joint_names": list(g1.joint_names),
+        "obs_layout": [list(p) for p in STUDENT_LAYOUT],
+        "tracking": tracking,
+    }
+
+
+def read_student_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"student checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e}); it is corrupt or truncated") from e
+    meta = payload.get("meta") if isinstance(payload, dict) else None
+    if not meta or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a humanoid_gpt student checkpoint (no '{FORMAT}' metadata)")
+    if meta.get("schema_version", 0) > SCHEMA_VERSION:
+        raise CheckpointError(f"{path}: schema version {meta['schema_version']} is newer than this code")
+    return payload
+
+
+def load_student(path: str | Path, g1: G1 | None = None, context: int | None = None) -> tuple[Student, dict]:
+    """The student of a checkpoint, in eval mode, and the checkpoint's metadata. With ``g1`` the robot must match;
+    with ``context`` the checkpoint's H must equal it."""
+    payload = read_student_checkpoint(path)
+    meta = payload["meta"]
+    cfg = StudentConfig.from_dict(meta["student"])
+    if context is not None and cfg.context != context:
+        raise CheckpointError(f"{path}: the student was trained with context H={cfg.context}, not H={context}")
+    if g1 is not None and meta["robot"] != robot_hash(g1.xml_path):
+        raise CheckpointError(f"{path}: made for robot {meta['robot']}, not {g1.xml_path} ({robot_hash(g1.xml_path)})")
+    if g1 is not None and meta["joint_names"] != list(g1.joint_names):
+        raise CheckpointError(f"{path}: its joint order differs from {g1.xml_path}'s")
+    if [tuple(p) for p in meta["obs_layout"]] != list(STUDENT_LAYOUT):
+        raise CheckpointError(f"{path}: its observation layout differs from this code's STUDENT_LAYOUT")
+    model = build_student(cfg)
+    model.load_state_dict(payload["model"])
+    return model.eval(), meta

@@ -1,0 +1,77 @@
+"""Student model configuration and the named presets (the paper's GPT-S/B/L and the MLP and TCN baselines)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from humanoid_gpt.mdp.observations import STUDENT_DIM
+
+KINDS = ("gpt", "mlp", "tcn")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """One student. A token is the student observation (proprioception s_t and reference q_t, STUDENT_LAYOUT)."""
+
+    kind: str = "gpt"
+    obs_dim: int = STUDENT_DIM
+    num_actions: int = 29
+    context: int = 32
+    """H: tokens the policy sees (the current one and H-1 before it). 32 steps = 0.64 s at 50 Hz."""
+    # GPT
+    n_layer: int = 7
+    n_head: int = 8
+    n_embd: int = 256
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+    # MLP: hidden widths
+    mlp_hidden: tuple[int, ...] = (320, 320, 320)
+    # TCN: residual causal dilated convolutions
+    tcn_channels: int = 196
+    tcn_kernel: int = 2
+    tcn_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
+
+    @property
+    def tcn_receptive_field(self) -> int:
+        return 1 + (self.tcn_kernel - 1) * sum(self.tcn_dilations)
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"student kind {self.kind!r} is not one of {KINDS}")
+        if self.context < 1:
+            raise ValueError(f"context length H must be at least 1, not {self.context}")
+        if self.kind == "gpt" and (self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2):
+            raise ValueError(f"n_embd {self.n_embd} must split into {self.n_head} heads of even size (for RoPE)")
+        if self.kind == "tcn" and self.tcn_receptive_field > self.context:
+            # Beyond H the windowed model sees zero padding while a streaming one would see real history.
+            raise ValueError(
+                f"the TCN's receptive field ({self.tcn_receptive_field} steps) exceeds the context H={self.context}; "
+                "lower the dilations or raise the context"
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StudentConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+PRESETS: dict[str, StudentConfig] = {
+    # Sizes chosen to match the paper's parameter counts (5.7M, 22.1M, 80.4M; tested within 10%).
+    "gpt-s": StudentConfig(kind="gpt", n_layer=7, n_head=8, n_embd=256),
+    "gpt-b": StudentConfig(kind="gpt", n_layer=7, n_head=8, n_embd=512),
+    "gpt-l": StudentConfig(kind="gpt", n_layer=11, n_head=12, n_embd=768),
+    "mlp": StudentConfig(kind="mlp"),  # 3 hidden layers, about 0.25M parameters
+    "tcn": StudentConfig(kind="tcn"),  # 8 conv layers, about 0.65M parameters
+}
+
+
+def preset(name: str, **overrides) -> StudentConfig:
+    """A named preset with fields replaced (``context=64``, ...)."""
+    key = name.lower()
+    if key not in PRESETS:
+        raise ValueError(f"unknown student preset {name!r}; choose one of {', '.join(PRESETS)}")
+    cfg = replace(PRESETS[key], **overrides)
+    cfg.validate()
+    return cfg

@@ -1,0 +1,159 @@
+"""Parallel DAgger: the student drives every env, its cluster's expert labels every step, the student learns to
+copy the labels over windows of H consecutive tokens.
+
+Each iteration rolls out ``steps_per_iteration`` steps in all envs. The executed action is the student's, or with
+probability beta (a schedule that decays to zero after warm-up) the teacher's. The last ``buffer_iterations``
+rollouts are kept (DAgger's aggregated dataset) and cut into windows of H tokens; every position is labelled and a
+position is masked out of the loss once an episode boundary lies between it and the window's start, so no window
+mixes two episodes. AdamW, linear warm-up then cosine decay, gradient clipping, bf16 autocast on GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from humanoid_gpt.students.base import Student
+
+
+@dataclass
+class DaggerConfig:
+    num_envs: int = 256
+    steps_per_iteration: int = 32  # a whole number of windows of H
+    max_iterations: int = 1000
+    buffer_iterations: int = 8
+    """Rollouts kept for training (DAgger aggregation); older ones are dropped to bound memory."""
+    updates_per_iteration: int = 8
+    batch_windows: int = 256
+    lr: float = 3e-4
+    min_lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_updates: int = 100
+    grad_clip: float = 1.0
+    smooth_l1_beta: float = 1.0
+    beta_start: float = 1.0  # probability of executing the teacher's action, at iteration 0
+    beta_end: float = 0.0
+    beta_iterations: int = 50  # linear decay of beta over these iterations (the warm-up), then beta_end
+    max_resident_teachers: int = 8
+    balance_clusters: bool = True  # sample each cluster's clips equally often in total
+    save_interval: int = 50
+    seed: int = 1
+
+    def validate(self, context: int) -> None:
+        if self.steps_per_iteration % context:
+            raise ValueError(
+                f"steps_per_iteration ({self.steps_per_iteration}) must be a multiple of the context H ({context})"
+            )
+        if not 0.0 <= self.beta_end <= 1.0 or not 0.0 <= self.beta_start <= 1.0:
+            raise ValueError("beta_start and beta_end are probabilities in [0, 1]")
+        if min(self.num_envs, self.buffer_iterations, self.updates_per_iteration, self.batch_windows) < 1:
+            raise ValueError("num_envs, buffer_iterations, updates_per_iteration and batch_windows must be positive")
+
+    def beta(self, iteration: int) -> float:
+        if iteration >= self.beta_iterations:
+            return self.beta_end
+        return self.beta_start + (self.beta_end - self.beta_start) * iteration / max(self.beta_iterations, 1)
+
+    def total_updates(self) -> int:
+        return self.max_iterations * self.updates_per_iteration
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_lambda(cfg: DaggerConfig) -> Callable[[int], float]:
+    """Multiplier of ``cfg.lr`` at an update: linear warm-up, then cosine down to ``cfg.min_lr``."""
+    total, floor = max(cfg.total_updates(), cfg.warmup_updates + 1), cfg.min_lr / cfg.lr
+
+    def f(update: int) -> float:
+        if update < cfg.warmup_updates:
+            return (update + 1) / cfg.warmup_updates
+        progress = min(1.0, (update - cfg.warmup_updates) / (total - cfg.warmup_updates))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def make_optimizer(model: nn.Module, cfg: DaggerConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (nanoGPT's split: no decay on biases and norms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+@dataclass
+class Rollout:
+    """One iteration's data, env-major: tokens (N, T, D), teacher labels (N, T, A), first (N, T) marks tokens that
+    begin an episode."""
+
+    tokens: torch.Tensor
+    labels: torch.Tensor
+    first: torch.Tensor
+
+    def windows(self, context: int) -> Rollout:
+        """Cut into windows of ``context`` tokens: (N * T / H, H, ...)."""
+        cut = lambda x: x.reshape(-1, context, *x.shape[2:])  # noqa: E731
+        return Rollout(cut(self.tokens), cut(self.labels), cut(self.first))
+
+
+def window_mask(first: torch.Tensor) -> torch.Tensor:
+    """(B, H) True at positions whose window, from its start up to them, lies in one episode."""
+    later_starts = first.clone()
+    later_starts[:, 0] = False
+    return later_starts.cumsum(dim=1) == 0
+
+
+def distillation_loss(
+    student: nn.Module, windows: Rollout, smooth_l1_beta: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SmoothL1 between the student's actions and the teacher labels over every unmasked position; also the number
+    of positions counted."""
+    mask = window_mask(windows.first)
+    per_position = F.smooth_l1_loss(student(windows.tokens), windows.labels, reduction="none", beta=smooth_l1_beta)
+    counted = mask.sum()
+    return (per_position.mean(-1) * mask).sum() / counted.clamp(min=1), counted
+
+
+class WindowBuffer:
+    """The aggregated dataset: windows of the last ``capacity`` rollouts."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.rollouts: list[Rollout] = []
+        self._joined: Rollout | None = None
+
+    def add(self, windows: Rollout) -> None:
+        self.rollouts = (self.rollouts + [windows])[-self.capacity :]
+        self._joined = None
+
+    def __len__(self) -> int:
+        return sum(r.tokens.shape[0] for r in self.rollouts)
+
+    def sample(self, batch: int, generator: torch.Generator) -> Rollout:
+        data = self.all()
+        idx = torch.randint(0, data.tokens.shape[0], (batch,), generator=generator)
+        return Rollout(data.tokens[idx], data.labels[idx], data.first[idx])
+
+    def all(self) -> Rollout:
+        if self._joined is None:
+            cat = lambda name: torch.cat([getattr(r, name) for r in self.rollouts])  # noqa: E731
+            self._joined = Rollout(cat("tokens"), cat("labels"), cat("first"))
+        return self._joined
+
+    def state_dict(self) -> dict:
+        return {"rollouts": [asdict(r) for r in self.rollouts]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rollouts, self._joined = [Rollout(**r) for r in state["rollouts"]], None
+
+
+def student_core(model: nn.Module) -> Student:
+    """The Student inside a DistributedDataParallel wrapper, or the model itself."""
+    return getattr(model, "module", model)

@@ -1,0 +1,95 @@
+"""The teachers of distillation: each env is taught by the retained expert of its motion's cluster.
+
+Envs are grouped by cluster and each group goes through its expert in one batch (a loop over the clusters present,
+never over envs). Experts are loaded on first use and at most ``max_resident`` stay in memory (least recently used
+dropped first), so a registry of hundreds of experts fits.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from tensordict import TensorDict
+
+from humanoid_gpt.experts.checkpoint import CheckpointError
+from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
+from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
+from humanoid_gpt.mdp.config import TrackingConfig
+from humanoid_gpt.robot.g1 import G1
+
+MUST_MATCH = ("action_relative_to_reference", "control_dt", "keypoints", "root_body", "anchor_body")
+"""Task settings a teacher must share with the distillation task: they define its action and observation."""
+
+
+class _ObservationSpec:
+    """Stands in for an env when rebuilding an expert's actor: rsl_rl reads sizes from one observation."""
+
+    def __init__(self, obs_dim: int, num_actions: int) -> None:
+        self.num_envs, self.num_actions, self.device = 1, num_actions, torch.device("cpu")
+        self.obs_dim = obs_dim
+
+    def get_observations(self) -> TensorDict:
+        zeros = torch.zeros(1, self.obs_dim)
+        return TensorDict({"policy": zeros, "critic": zeros}, batch_size=[1])
+
+
+class TeacherPool:
+    """Retained experts of ``registry`` for clusters ``clusters`` (their order defines the cluster index)."""
+
+    def __init__(
+        self,
+        registry: ExpertRegistry,
+        clusters: Sequence[str],
+        tracking: TrackingConfig,
+        obs_dim: int,
+        num_actions: int,
+        g1: G1 | None = None,
+        max_resident: int = 8,
+    ) -> None:
+        retained = registry.retained()
+        missing = [c for c in clusters if c not in retained]
+        if missing:
+            raise RegistryError(f"clusters {missing[:5]} have no retained expert in the registry")
+        self.clusters = list(clusters)
+        self.checkpoints = [Path(retained[c].checkpoint) for c in self.clusters]
+        for cluster, path in zip(self.clusters, self.checkpoints, strict=True):
+            if not path.is_file():
+                raise CheckpointError(
+                    f"the expert registry names {path} for cluster {cluster}, and it does not exist; "
+                    "retrain or re-evaluate that expert (hgpt experts eval), or drop it from the registry"
+                )
+            theirs, ours = expert_tracking_config(path).to_dict(), tracking.to_dict()
+            differ = [k for k in MUST_MATCH if theirs[k] != ours[k]]
+            if differ:
+                raise CheckpointError(
+                    f"{path} (expert of cluster {cluster}) was trained with {', '.join(differ)} = "
+                    f"{[theirs[k] for k in differ]}, the distillation task uses {[ours[k] for k in differ]}"
+                )
+        self.spec = _ObservationSpec(obs_dim, num_actions)
+        self.g1, self.max_resident = g1, max(1, max_resident)
+        self._resident: OrderedDict[int, object] = OrderedDict()
+        self.loads = 0  # how many times an expert was read from disk (memory-bound behaviour is tested on it)
+
+    def policy(self, index: int):
+        if index in self._resident:
+            self._resident.move_to_end(index)
+            return self._resident[index]
+        policy = load_expert_policy(self.checkpoints[index], self.spec, self.g1)
+        self.loads += 1
+        self._resident[index] = policy
+        while len(self._resident) > self.max_resident:
+            self._resident.popitem(last=False)
+        return policy
+
+    @torch.no_grad()
+    def act(self, privileged: torch.Tensor, cluster_index: torch.Tensor) -> torch.Tensor:
+        """Teacher actions (N, A) for privileged observations (N, P), env i taught by expert ``cluster_index[i]``."""
+        actions = torch.empty(privileged.shape[0], self.spec.num_actions, device=privileged.device)
+        for index in torch.unique(cluster_index).tolist():
+            envs = (cluster_index == index).nonzero().flatten()
+            obs = privileged[envs]
+            actions[envs] = self.policy(index)(TensorDict({"policy": obs, "critic": obs}, batch_size=[len(envs)]))
+        return actions
