@@ -58,10 +58,117 @@ class TorchScriptPolicy:
         return self.module(obs[self.obs_group])
 
 
+class StreamingStudentPolicy:
+    """A student run one control step at a time, as on the robot: its cache is reset for envs whose episode just
+    started (``env.episode_length_buf == 0``). Subclasses advance the cache with torch or ONNX Runtime."""
+
+    def __init__(self, env, cache_shape: tuple[int, ...], context: int) -> None:
+        self.env = env
+        self.cache = torch.zeros((env.num_envs, *cache_shape))
+        self.count = torch.zeros(env.num_envs, dtype=torch.long)
+        self.context = context
+
+    def advance(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def __call__(self, obs: TensorDict) -> torch.Tensor:
+        starts = self.env.episode_length_buf == 0
+        self.cache[starts] = 0.0
+        self.count[starts] = 0
+        return self.advance(obs["student"].float())
+
+
+class TorchStudentPolicy(StreamingStudentPolicy):
+    """A student checkpoint (``student_<it>.pt``) in PyTorch."""
+
+    def __init__(self, path: str | Path, env) -> None:
+        from humanoid_gpt.students.checkpoint import load_student
+
+        self.model, self.meta = load_student(path, env.g1)
+        check_policy_task(path, self.meta["tracking"], env)
+        super().__init__(env, self.model.cache_shape(), self.model.cfg.context)
+
+    def advance(self, obs: torch.Tensor) -> torch.Tensor:
+        action, self.cache, self.count = self.model.step(obs, self.cache, self.count)
+        return action
+
+
+class OnnxStudentPolicy(StreamingStudentPolicy):
+    """A streaming ONNX export run by ONNX Runtime, checked against the env through its metadata."""
+
+    def __init__(self, path: str | Path, env) -> None:
+        import onnxruntime as ort
+
+        from humanoid_gpt.students.export import OnnxMetadataError, read_onnx_metadata
+
+        meta = read_onnx_metadata(path)
+        if meta["graph"] != "streaming":
+            raise OnnxMetadataError(f"{path} is the {meta['graph']} graph; the harness runs the streaming one")
+        if meta["joint_names"] != list(env.g1.joint_names):
+            raise OnnxMetadataError(f"{path}: its joint order differs from the robot's ({env.g1.xml_path})")
+        check_policy_task(path, meta, env)
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        super().__init__(env, tuple(meta["cache_shape"]), meta["context"])
+
+    def advance(self, obs: torch.Tensor) -> torch.Tensor:
+        feeds = {"obs": obs.numpy(), "cache": self.cache.numpy(), "count": self.count.numpy()}
+        action, cache, count = self.session.run(None, feeds)
+        self.cache, self.count = torch.from_numpy(cache), torch.from_numpy(count)
+        return torch.from_numpy(action)
+
+
+def check_policy_task(path, settings: dict, env) -> None:
+    """A student acts in one action convention at one control rate, on one observation layout: refuse an env that
+    differs, naming the setting."""
+    from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
+
+    ours = {
+        "control_dt": env.cfg.control_dt,
+        "action_relative_to_reference": env.cfg.action_relative_to_reference,
+    }
+    for key, value in ours.items():
+        if settings.get(key) != value:
+            raise HGPTError(f"{path}: {key} is {settings.get(key)!r}, the evaluation task uses {value!r}")
+    layout = settings.get("obs_layout")
+    if layout is not None and [tuple(p) for p in layout] != list(STUDENT_LAYOUT):
+        raise HGPTError(f"{path}: its observation layout differs from this code's STUDENT_LAYOUT")
+
+
+def policy_task_settings(spec: str) -> dict | None:
+    """The action convention a student file was made for (None for other policies), so evaluation can match it."""
+    if spec.endswith(".onnx"):
+        from humanoid_gpt.students.export import read_onnx_metadata
+
+        return {"action_relative_to_reference": read_onnx_metadata(spec)["action_relative_to_reference"]}
+    payload = _student_checkpoint(spec)
+    if payload is not None:
+        return {"action_relative_to_reference": payload["meta"]["tracking"]["action_relative_to_reference"]}
+    return None
+
+
+def _student_checkpoint(spec: str) -> dict | None:
+    """The payload when ``spec`` is a student checkpoint; None for anything else (TorchScript files are .pt too)."""
+    if not spec.endswith(".pt"):
+        return None
+    from humanoid_gpt.experts.checkpoint import CheckpointError
+    from humanoid_gpt.students.checkpoint import read_student_checkpoint
+
+    try:
+        return read_student_checkpoint(spec)
+    except CheckpointError:
+        return None
+
+
 def make_policy(spec: str, env) -> Policy:
-    """``reference``, ``zero``, or the path of a TorchScript file."""
+    """``reference``, ``zero``, a student checkpoint (``.pt``), a streaming student ONNX (``.onnx``), or the path of a
+    TorchScript file."""
     if spec == "reference":
         return ReferencePolicy(env)
     if spec == "zero":
         return ZeroPolicy(env.num_actions)
+    if spec.endswith(".onnx"):
+        return OnnxStudentPolicy(spec, env)
+    if _student_checkpoint(spec) is not None:
+        return TorchStudentPolicy(spec, env)
     return TorchScriptPolicy(spec)

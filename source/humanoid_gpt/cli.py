@@ -121,13 +121,16 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
     from humanoid_gpt.motion.io import load_clips
     from humanoid_gpt.robot import load_g1
     from humanoid_gpt_sim2sim.evaluate import evaluate, write_report
-    from humanoid_gpt_sim2sim.policies import make_policy
+    from humanoid_gpt_sim2sim.policies import make_policy, policy_task_settings
 
     g1 = load_g1()
     clips = load_clips(args.motions, g1, progress=True)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
-    cfg = TrackingConfig(action_relative_to_reference=args.relative_actions)
+    # A student carries its action convention; other policies take it from the command line.
+    cfg = TrackingConfig(
+        **(policy_task_settings(args.policy) or {"action_relative_to_reference": args.relative_actions})
+    )
     result = evaluate(g1, clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.threads, args.seed)
     write_report(result, args.out)
     agg = result["aggregate"]
@@ -199,6 +202,34 @@ def _experts_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from humanoid_gpt.robot import load_g1
+    from humanoid_gpt.students.distill import DistillRun, distill
+
+    if args.backend != "mujoco":
+        raise HGPTError("--backend isaaclab distills through scripts/distill.py --task HGPT-Distill (Isaac Lab)")
+    from humanoid_gpt_sim2sim.tasks import make_distill_env
+
+    g1 = load_g1()
+    run = DistillRun.from_args(args)
+
+    def make_env(clusters, tracking, num_envs, seed):
+        return make_distill_env(g1, clusters, tracking, num_envs, seed, args.threads, run.dagger.balance_clusters)
+
+    print(f"run: {distill(run, g1, make_env)}")
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from humanoid_gpt.robot import load_g1
+    from humanoid_gpt.students.export import export_onnx
+
+    paths = export_onnx(args.checkpoint, args.out or args.checkpoint.parent, load_g1())
+    for graph, path in paths.items():
+        print(f"{graph}: {path}")
+    return 0
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options of an expert run, named like ExpertRun's fields."""
     p.add_argument("--num-envs", type=int, default=256)
@@ -250,7 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim2sim", help="the native MuJoCo harness").add_subparsers(dest="sim_command", required=True)
     e = sim.add_parser("eval", help="run a policy over clips and write the paper's metrics as JSON")
-    e.add_argument("--policy", required=True, help="'reference', 'zero', or a TorchScript file (student obs)")
+    e.add_argument(
+        "--policy",
+        required=True,
+        help="'reference', 'zero', a student checkpoint (.pt), a streaming student ONNX, or a TorchScript file",
+    )
     e.add_argument("--motions", nargs="+", type=Path, required=True, help="motion files or folders")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--num-envs", type=int, default=16)
@@ -287,6 +322,33 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--slurm-folder", type=Path, help="submitit's job folder (default outputs/submitit)")
     a.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
     a.set_defaults(func=_train_all)
+
+    d = sub.add_parser("distill", help="distill the registry's retained experts into one student (parallel DAgger)")
+    d.add_argument("--registry", type=Path, required=True, help="the expert registry (hgpt experts eval writes it)")
+    d.add_argument("--backend", choices=("mujoco", "isaaclab"), default="mujoco")
+    d.add_argument("--student", default="gpt-s", help="preset: gpt-s, gpt-b, gpt-l, mlp, tcn")
+    d.add_argument("--context", type=int, help="H, tokens the student sees (default: the preset's)")
+    d.add_argument("--num-envs", type=int)
+    d.add_argument("--max-iterations", type=int)
+    d.add_argument("--steps-per-iteration", type=int)
+    d.add_argument("--batch-windows", type=int)
+    d.add_argument("--updates-per-iteration", type=int)
+    d.add_argument("--lr", type=float)
+    d.add_argument("--beta-iterations", type=int, help="iterations over which teacher actions fade out")
+    d.add_argument("--max-resident-teachers", type=int)
+    d.add_argument("--save-interval", type=int)
+    d.add_argument("--seed", type=int)
+    d.add_argument("--log-root", type=Path, help="default: $HGPT_OUTPUT_ROOT/students")
+    d.add_argument("--run-name", help="default: the start time")
+    d.add_argument("--resume", type=Path, help="a run folder (its latest checkpoint) or a student checkpoint")
+    d.add_argument("--threads", type=int, default=2)
+    d.set_defaults(func=_distill)
+
+    export = sub.add_parser("export", help="export a student").add_subparsers(dest="export_command", required=True)
+    o = export.add_parser("onnx", help="write the streaming and windowed ONNX graphs, with deployment metadata")
+    o.add_argument("checkpoint", type=Path)
+    o.add_argument("--out", type=Path, help="folder (default: beside the checkpoint)")
+    o.set_defaults(func=_export_onnx)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)
