@@ -13,6 +13,7 @@ action scale, default pose, control dt, observation layout, action convention, c
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -78,7 +79,10 @@ def _export(module: nn.Module, args: tuple, path: Path, names: dict, metadata: d
     import onnx
 
     module.eval()
-    with atomic_write(path) as f:
+    with atomic_write(path) as f, warnings.catch_warnings():
+        # The TorchScript exporter warns that shapes it traces are constants: they are (sizes fixed by the config).
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
             args,
