@@ -331,3 +331,52 @@ def test_onnx_files_without_our_metadata_are_refused(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(OnnxMetadataError, match="not a readable ONNX"):
         read_onnx_metadata(tmp_path / "junk.onnx")
+
+
+# Multi-process training -----------------------------------------------------------------------------------------------
+
+
+class _NoEnv:
+    """The update step never touches the env; DDP is tested on fixed batches."""
+
+    num_envs = 1
+
+    def get_observations(self):
+        return {}
+
+
+def _global_batch() -> tuple[Rollout, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    tokens, labels = torch.randn(8, 8, 136, generator=g), torch.randn(8, 8, 29, generator=g)
+    return Rollout(tokens, labels, torch.zeros(8, 8, dtype=torch.bool)), tokens.flatten(0, 1)
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    cfg = DaggerConfig(num_envs=1, steps_per_iteration=8, warmup_updates=1)
+    trainer = DaggerTrainer(_NoEnv(), tiny("gpt"), None, None, cfg, {})
+    batch, tokens = _global_batch()
+    half = slice(4 * rank, 4 * rank + 4)
+    trainer.student.normalizer.train()
+    trainer.student.normalizer.update(tokens.view(8, 8, 136)[half].flatten(0, 1))  # statistics all-reduced
+    trainer.update(Rollout(batch.tokens[half], batch.labels[half], batch.first[half]))
+    torch.save(trainer.student.state_dict(), f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_distributed_training_with_gloo_matches_one_process_on_the_whole_batch(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    cfg = DaggerConfig(num_envs=1, steps_per_iteration=8, warmup_updates=1)
+    single = DaggerTrainer(_NoEnv(), tiny("gpt"), None, None, cfg, {})
+    batch, tokens = _global_batch()
+    single.student.normalizer.train()
+    single.student.normalizer.update(tokens)
+    single.update(batch)
+    for name, value in single.student.state_dict().items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), f"ranks disagree on {name}"
+        assert torch.allclose(ranks[0][name], value, atol=1e-5), f"{name} differs from one process on the whole batch"
