@@ -54,3 +54,49 @@ def walk_manifest(tmp_path, monkeypatch, lafan1_dir):
     path.write_text(json.dumps({"schema_version": 1, "clusters": {"900": ["g1_motions/lafan1/walk1_subject1.csv"]}}))
     monkeypatch.setenv("HGPT_CLUSTER_MANIFEST", str(path))
     return path
+
+
+EXPERT_TRACKING_KW = dict(action_relative_to_reference=True)
+
+
+@pytest.fixture(scope="session")
+def untrained_experts(g1, walk_clip, tmp_path_factory):
+    """Two expert checkpoints (untrained, initialized from different seeds) of the walk clip's task, with
+    reference-relative actions and no randomization: stand-ins for the retained experts of two clusters."""
+    import torch
+
+    from humanoid_gpt.experts.ppo import expert_ppo_cfg
+    from humanoid_gpt.experts.runner import ExpertRunner
+    from humanoid_gpt.experts.train import run_meta
+    from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
+    from humanoid_gpt.motion.library import MotionLibrary
+    from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
+
+    tracking = TrackingConfig(randomization=RandomizationConfig.off(), **EXPERT_TRACKING_KW)
+    folder = tmp_path_factory.mktemp("experts")
+    library = MotionLibrary.from_clips([walk_clip.slice(0, 400)], g1, tracking.keypoints)
+    env = MujocoTrackingEnv(g1, library, tracking, 4, 0, num_threads=1)
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        ppo = expert_ppo_cfg(seed=seed)
+        runner = ExpertRunner(env, ppo, None, run_meta(f"HGPT-Cluster-90{seed}", env, g1, tracking, ppo))
+        paths.append(folder / f"expert_{seed}.pt")
+        runner.save(str(paths[-1]))
+    env.close()
+    return paths
+
+
+@pytest.fixture(scope="session")
+def registry_of():
+    """``registry_of(experts, clusters)``: a registry retaining ``experts`` as the experts of ``clusters``."""
+    from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
+
+    def make(experts, clusters=("a", "b")):
+        registry = ExpertRegistry(rule=RetentionRule(min_sr_percent=0, min_mean_episode_s=0))
+        good = {"sr_percent": 90.0, "mpkpe_mm": 40.0, "mpjpe": 0.05, "mean_episode_s": 9.0}
+        for cluster, path in zip(clusters, experts, strict=False):
+            registry.add(cluster, f"HGPT-Cluster-{cluster}", path, "hash", good)
+        return registry
+
+    return make

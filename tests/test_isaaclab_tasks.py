@@ -198,3 +198,33 @@ def test_ppo_on_isaaclab_changes_the_policy(simulation, tmp_path, walk_manifest,
     last = load_checkpoint(latest_checkpoint(run_dir))
     assert last["infos"]["hgpt"]["obs_dims"]["policy"] == 520
     assert any(not torch.equal(first[k], last["actor_state_dict"][k]) for k in first)
+
+
+def test_dagger_on_isaaclab_distill(simulation, tmp_path, walk_manifest, g1, untrained_experts, registry_of):
+    """HGPT-Distill: the student drives Isaac Lab envs, the cluster's expert labels them, checkpoints are written."""
+    from humanoid_gpt.clusters import active_manifest
+    from humanoid_gpt.students.checkpoint import load_student
+    from humanoid_gpt.students.dagger import DaggerConfig
+    from humanoid_gpt.students.distill import DistillRun, distill, teacher_task
+    from humanoid_gpt_tasks.distill import distill_env_cfg, isaac_distill_env
+
+    registry = registry_of(untrained_experts[:1], clusters=("900",))
+    registry.save(tmp_path / "experts.json")
+    dagger = DaggerConfig(
+        num_envs=4,
+        steps_per_iteration=8,
+        max_iterations=2,
+        batch_windows=4,
+        updates_per_iteration=2,
+        warmup_updates=1,
+        save_interval=1,
+    )
+    run = DistillRun(tmp_path / "experts.json", "gpt-s", context=8, log_root=tmp_path, run_name="d", dagger=dagger)
+    clusters, tracking = teacher_task(registry)
+    cfg, owner = distill_env_cfg({c: active_manifest().clip_paths(c) for c in clusters}, tracking, 4)
+    assert cfg.commands.motion.motion_weights == [1.0] and owner == [0]
+    run_dir = distill(run, g1, lambda *_: isaac_distill_env(cfg, owner))
+    first, _ = load_student(run_dir / "student_1.pt", g1)
+    last, meta = load_student(run_dir / "student_2.pt", g1, context=8)
+    assert meta["teachers"] == {"900": str(untrained_experts[0])}
+    assert any(not torch.equal(a, b) for a, b in zip(first.parameters(), last.parameters(), strict=True))

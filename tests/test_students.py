@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from humanoid_gpt.experts.checkpoint import CheckpointError
-from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError, RetentionRule
+from humanoid_gpt.experts.registry import RegistryError
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.students import build_student, preset
@@ -55,31 +55,8 @@ def real_tokens(g1, walk_library):
 
 
 @pytest.fixture(scope="module")
-def experts(g1, walk_library, tmp_path_factory):
-    """Two (untrained, differently initialized) expert checkpoints standing for the experts of two clusters."""
-    from humanoid_gpt.experts.ppo import expert_ppo_cfg
-    from humanoid_gpt.experts.runner import ExpertRunner
-    from humanoid_gpt.experts.train import run_meta
-
-    folder = tmp_path_factory.mktemp("experts")
-    env = make_env(g1, walk_library)
-    paths = []
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        ppo = expert_ppo_cfg(seed=seed)
-        runner = ExpertRunner(env, ppo, None, run_meta(f"HGPT-Cluster-90{seed}", env, g1, TRACKING, ppo))
-        paths.append(folder / f"expert_{seed}.pt")
-        runner.save(str(paths[-1]))
-    env.close()
-    return paths
-
-
-def registry_of(paths, tmp_path):
-    registry = ExpertRegistry(rule=RetentionRule(min_sr_percent=0, min_mean_episode_s=0))
-    good = {"sr_percent": 90.0, "mpkpe_mm": 40.0, "mpjpe": 0.05, "mean_episode_s": 9.0}
-    for cluster, path in zip(("a", "b"), paths, strict=True):
-        registry.add(cluster, f"HGPT-Cluster-{cluster}", path, "hash", good)
-    return registry
+def experts(untrained_experts):
+    return untrained_experts
 
 
 # Models ---------------------------------------------------------------------------------------------------------------
@@ -166,12 +143,12 @@ def test_windows_that_cross_an_episode_boundary_are_masked_not_mixed():
     assert counted == int(expected.sum()) and torch.allclose(a, b)
 
 
-def test_teachers_are_routed_by_cluster_and_bounded_in_memory(g1, experts, tmp_path):
+def test_teachers_are_routed_by_cluster_and_bounded_in_memory(g1, experts, registry_of):
     from humanoid_gpt.experts.evaluation import load_expert_policy
     from humanoid_gpt.mdp.observations import privileged_dim
 
     dim = privileged_dim(len(TRACKING.keypoints))
-    pool = TeacherPool(registry_of(experts, tmp_path), ["a", "b"], TRACKING, dim, 29, g1, max_resident=1)
+    pool = TeacherPool(registry_of(experts), ["a", "b"], TRACKING, dim, 29, g1, max_resident=1)
     obs = torch.randn(6, dim)
     route = torch.tensor([0, 1, 1, 0, 1, 0])
     actions = pool.act(obs, route)
@@ -189,9 +166,14 @@ def test_teachers_are_routed_by_cluster_and_bounded_in_memory(g1, experts, tmp_p
     assert pool.loads == 3  # expert 0 had been evicted; only one is ever resident
 
 
-def _trainer(g1, walk_library, experts, tmp_path, **cfg):
+@pytest.fixture(scope="module")
+def make_trainer(g1, walk_library, experts, registry_of):
+    """``make_trainer(run_dir, **dagger_settings)``: a DAgger trainer on 4 walk envs taught by two experts."""
+    return lambda run_dir, **cfg: _trainer(g1, walk_library, experts, registry_of(experts), run_dir, **cfg)
+
+
+def _trainer(g1, walk_library, experts, registry, tmp_path, **cfg):
     env = make_env(g1, walk_library, num_envs=4)
-    registry = registry_of(experts, tmp_path)
     obs = env.get_observations()
     teachers = TeacherPool(registry, ["a", "b"], TRACKING, int(obs["teacher"].shape[-1]), 29, g1)
     student = tiny("gpt", context=8)
@@ -214,8 +196,8 @@ def _trainer(g1, walk_library, experts, tmp_path, **cfg):
     return DaggerTrainer(env, student, teachers, route, dagger, meta, tmp_path / "run")
 
 
-def test_a_dagger_iteration_reduces_the_loss_on_a_fixed_batch(g1, walk_library, experts, tmp_path):
-    trainer = _trainer(g1, walk_library, experts, tmp_path)
+def test_a_dagger_iteration_reduces_the_loss_on_a_fixed_batch(make_trainer, g1, tmp_path):
+    trainer = make_trainer(tmp_path)
     rollout, stats = trainer.collect()
     assert stats["teacher_action_share"] == 1.0  # beta starts at 1: the teacher drives
     batch = rollout.windows(8)
@@ -231,12 +213,12 @@ def test_a_dagger_iteration_reduces_the_loss_on_a_fixed_batch(g1, walk_library, 
     assert (tmp_path / "run" / "student_1.pt").is_file()
 
 
-def test_resume_restores_the_exact_training_state(g1, walk_library, experts, tmp_path):
-    first = _trainer(g1, walk_library, experts, tmp_path)
+def test_resume_restores_the_exact_training_state(make_trainer, g1, tmp_path):
+    first = make_trainer(tmp_path)
     first.learn(2)
     ckpt = tmp_path / "run" / "student_2.pt"
     torch.manual_seed(99)
-    second = _trainer(g1, walk_library, experts, tmp_path)
+    second = make_trainer(tmp_path)
     assert second.resume(ckpt) == 2
     for a, b in zip(first.student.state_dict().values(), second.student.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -247,7 +229,7 @@ def test_resume_restores_the_exact_training_state(g1, walk_library, experts, tmp
     assert first.update(batch_a) == second.update(batch_b)
     assert torch.equal(next(first.student.parameters()), next(second.student.parameters()))
     # A resume into other settings is refused before any step.
-    other = _trainer(g1, walk_library, experts, tmp_path, lr=5e-4)
+    other = make_trainer(tmp_path, lr=5e-4)
     with pytest.raises(CheckpointError, match="lr"):
         other.resume(ckpt)
 
@@ -255,8 +237,8 @@ def test_resume_restores_the_exact_training_state(g1, walk_library, experts, tmp
 # Bad input ------------------------------------------------------------------------------------------------------------
 
 
-def test_registries_and_teachers_that_cannot_teach_are_refused(g1, experts, tmp_path):
-    registry = registry_of(experts, tmp_path)
+def test_registries_and_teachers_that_cannot_teach_are_refused(g1, experts, registry_of, tmp_path):
+    registry = registry_of(experts)
     registry.experts["b"] = dataclasses.replace(registry.experts["b"], checkpoint=str(tmp_path / "gone.pt"))
     with pytest.raises(CheckpointError, match="gone.pt.*does not exist"):
         TeacherPool(registry, ["a", "b"], TRACKING, 520, 29, g1)
@@ -264,11 +246,11 @@ def test_registries_and_teachers_that_cannot_teach_are_refused(g1, experts, tmp_
         TeacherPool(registry, ["a", "z"], TRACKING, 520, 29, g1)
     absolute = dataclasses.replace(TRACKING, action_relative_to_reference=False)
     with pytest.raises(CheckpointError, match="action_relative_to_reference"):
-        TeacherPool(registry_of(experts, tmp_path), ["a"], absolute, 520, 29, g1)
+        TeacherPool(registry_of(experts), ["a"], absolute, 520, 29, g1)
 
 
-def test_student_checkpoints_with_the_wrong_h_or_content_are_refused(g1, walk_library, experts, tmp_path):
-    trainer = _trainer(g1, walk_library, experts, tmp_path)
+def test_student_checkpoints_with_the_wrong_h_or_content_are_refused(make_trainer, g1, tmp_path):
+    trainer = make_trainer(tmp_path)
     trainer.save(tmp_path / "s.pt")
     model, meta = load_student(tmp_path / "s.pt", g1, context=8)
     assert meta["student"]["context"] == 8 and meta["joint_names"] == list(g1.joint_names)

@@ -33,7 +33,9 @@ class MotionReferenceCommand(CommandTerm):
         g1 = load_g1()
         self.consts = RobotTensors.build(g1, self.tracking, self.device)
         clips = load_clips(cfg.motion_files, g1)
-        self.library = MotionLibrary.from_clips(clips, g1, self.tracking.keypoints, device=self.device)
+        self.library = MotionLibrary.from_clips(
+            clips, g1, self.tracking.keypoints, device=self.device, weights=cfg.motion_weights
+        )
         check_library(self.library, self.tracking)
         joint_ids, _ = self.robot.find_joints(list(g1.joint_names), preserve_order=True)
         self.joint_ids = torch.as_tensor(joint_ids, device=self.device)
@@ -148,5 +150,6 @@ class MotionReferenceCommandCfg(CommandTermCfg):
     class_type: type = MotionReferenceCommand
     asset_name: str = "robot"
     motion_files: list[str] = MISSING
+    motion_weights: list[float] | None = None  # sampling weight per file (distillation balances clusters with it)
     tracking: TrackingConfig = MISSING
     resampling_time_range: tuple[float, float] = (1.0e9, 1.0e9)  # episodes end by termination, never by timer

@@ -23,7 +23,7 @@ from humanoid_gpt.students import build_student, preset
 from humanoid_gpt.students.checkpoint import student_meta
 from humanoid_gpt.students.dagger import DaggerConfig
 from humanoid_gpt.students.teachers import TeacherPool
-from humanoid_gpt.students.trainer import DaggerTrainer
+from humanoid_gpt.students.trainer import DaggerTrainer, init_distributed
 
 MakeEnv = Callable[[dict[str, list[Path]], TrackingConfig, int, int], tuple[object, Callable[[], torch.Tensor]]]
 """(cluster id -> clip paths, task config, num_envs, seed) -> (env, per-env cluster index)."""
@@ -81,9 +81,10 @@ def distill(
         resume_from = latest_student_checkpoint(run.resume) if run.resume.is_dir() else run.resume
         if resume_from is None:
             raise CheckpointError(f"{run.resume} holds no student checkpoint (student_<iteration>.pt) to resume from")
-    seed_everything(run.dagger.seed)
+    rank = init_distributed(device)
+    seed_everything(run.dagger.seed + rank)
     env, cluster_index = make_env(
-        {c: manifest.clip_paths(c) for c in clusters}, tracking, run.dagger.num_envs, run.dagger.seed
+        {c: manifest.clip_paths(c) for c in clusters}, tracking, run.dagger.num_envs, run.dagger.seed + rank
     )
     obs = env.get_observations()
     teachers = TeacherPool(
@@ -103,19 +104,20 @@ def distill(
     trainer = DaggerTrainer(env, build_student(cfg), teachers, cluster_index, run.dagger, meta, run_dir, device)
     if resume_from is not None:
         trainer.resume(resume_from)
-    write_text_atomic(
-        run_dir / "config.json",
-        json.dumps(
-            {
-                "run": {k: str(v) for k, v in asdict(run).items() if k != "dagger"},
-                "dagger": run.dagger.to_dict(),
-                "student": cfg.to_dict(),
-                "tracking": tracking.to_dict(),
-                "teachers": meta["teachers"],
-            },
-            indent=1,
-        ),
-    )
+    if rank == 0:
+        write_text_atomic(
+            run_dir / "config.json",
+            json.dumps(
+                {
+                    "run": {k: str(v) for k, v in asdict(run).items() if k != "dagger"},
+                    "dagger": run.dagger.to_dict(),
+                    "student": cfg.to_dict(),
+                    "tracking": tracking.to_dict(),
+                    "teachers": meta["teachers"],
+                },
+                indent=1,
+            ),
+        )
     trainer.learn(on_iteration=_print_progress)
     env.close()
     return run_dir

@@ -4,6 +4,7 @@ gradients averaged by DistributedDataParallel)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,13 @@ from humanoid_gpt.students.dagger import (
 from humanoid_gpt.students.teachers import TeacherPool
 
 
+def init_distributed(device: str) -> int:
+    """Join the process group torchrun describes (WORLD_SIZE > 1; NCCL on GPUs, gloo on CPU); returns the rank."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
 class DaggerTrainer:
     """``cluster_index()`` returns, for every env, the index (into ``teachers.clusters``) of its motion's cluster.
     ``meta`` (see :func:`student_meta`) goes into every checkpoint."""
@@ -47,9 +55,10 @@ class DaggerTrainer:
         self.device = torch.device(device)
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         student = student.to(self.device)
-        self.model = (
-            DistributedDataParallel(student, broadcast_buffers=False) if dist.is_initialized() else student
-        )  # the normalizer all-reduces its own statistics (rsl_rl's EmpiricalNormalization)
+        self.model = student
+        if dist.is_initialized():  # the normalizer all-reduces its own statistics (rsl_rl's EmpiricalNormalization)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(student, device_ids=ids, broadcast_buffers=False)
         self.optimizer = make_optimizer(student, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg))
         self.buffer = WindowBuffer(cfg.buffer_iterations)
