@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from evidence_common import CLUSTERS, eval_policy, window_set  # noqa: E402
 
 from humanoid_gpt import settings  # noqa: E402
 from humanoid_gpt.experts.ppo import expert_ppo_cfg  # noqa: E402
@@ -31,25 +32,6 @@ from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
 from humanoid_gpt.robot import load_g1  # noqa: E402
 from humanoid_gpt_sim2sim.env import MujocoTrackingEnv  # noqa: E402
-from humanoid_gpt_sim2sim.evaluate import evaluate  # noqa: E402
-
-CLUSTERS = {
-    # Subject 1's walks for training; another performer's walk held out.
-    "walk": (["walk1_subject1", "walk2_subject1", "walk3_subject1"], ["walk1_subject5"]),
-    "dance": (["dance1_subject1", "dance2_subject1"], ["dance1_subject2"]),
-    "fight": (["fight1_subject2", "fightAndSports1_subject1"], ["fight1_subject3"]),
-}
-
-
-def windows(clip, seconds: float, count: int):
-    """``count`` windows of ``seconds`` spread through the clip: SR is measured on windows, not 4-minute takes."""
-    n = int(seconds * clip.fps)
-    starts = torch.linspace(0, clip.num_frames - n - 1, count).long().tolist()
-    return [clip.slice(s, s + n).replace(name=f"{clip.name}@{s / clip.fps:.0f}s") for s in starts]
-
-
-def eval_policy(g1, clips, policy, tracking) -> dict:
-    return evaluate(g1, clips, lambda env: policy, tracking, num_envs=min(16, len(clips)), progress=False)["aggregate"]
 
 
 def main() -> None:
@@ -80,11 +62,11 @@ def main() -> None:
     meta = run_meta(f"evidence-{args.cluster}", env, g1, tracking, ppo)
     runner = ExpertRunner(env, ppo, str(args.out / "run"), meta)
 
-    eval_train = [w for c in train_clips for w in windows(c, 10.0, args.eval_windows)]
-    eval_held = [w for c in held_out for w in windows(c, 10.0, args.eval_windows)]
+    eval_train = window_set(train_clips, args.eval_windows)
+    eval_held = window_set(held_out, args.eval_windows)
     before = {
-        "train": eval_policy(g1, eval_train, runner.get_inference_policy(), tracking),
-        "held_out": eval_policy(g1, eval_held, runner.get_inference_policy(), tracking),
+        "train": eval_policy(g1, eval_train, lambda env: runner.get_inference_policy(), tracking),
+        "held_out": eval_policy(g1, eval_held, lambda env: runner.get_inference_policy(), tracking),
     }
     runner.alg.train_mode()
     print("before:", json.dumps(before, indent=1))
@@ -113,8 +95,8 @@ def main() -> None:
     runner.save(str(args.out / "run" / f"model_{runner.current_learning_iteration}.pt"))
     policy = runner.get_inference_policy()
     after = {
-        "train": eval_policy(g1, eval_train, policy, tracking),
-        "held_out": eval_policy(g1, eval_held, policy, tracking),
+        "train": eval_policy(g1, eval_train, lambda env: policy, tracking),
+        "held_out": eval_policy(g1, eval_held, lambda env: policy, tracking),
     }
     print("after:", json.dumps(after, indent=1))
     report = {

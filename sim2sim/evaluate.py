@@ -62,6 +62,16 @@ def evaluate(
     }
 
 
+def clip_windows(clip: MotionClip, seconds: float, count: int) -> list[MotionClip]:
+    """``count`` windows of ``seconds`` spread evenly through ``clip``: SR on minutes-long takes measures only the
+    first fall, windows measure tracking all along the take."""
+    n = int(seconds * clip.fps)
+    if n >= clip.num_frames:
+        return [clip]
+    starts = torch.linspace(0, clip.num_frames - n - 1, count).long().tolist()
+    return [clip.slice(s, s + n).replace(name=f"{clip.name}@{s / clip.fps:.0f}s") for s in starts]
+
+
 def _progress(enabled: bool, total: int):
     if not enabled:
         return lambda n: None

@@ -330,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--context", type=int, help="H, tokens the student sees (default: the preset's)")
     d.add_argument("--num-envs", type=int)
     d.add_argument("--max-iterations", type=int)
+    d.add_argument("--max-minutes", type=float, help="also stop after this wall-clock budget")
     d.add_argument("--steps-per-iteration", type=int)
     d.add_argument("--batch-windows", type=int)
     d.add_argument("--updates-per-iteration", type=int)

@@ -26,6 +26,7 @@ class DaggerConfig:
     num_envs: int = 256
     steps_per_iteration: int = 32  # a whole number of windows of H
     max_iterations: int = 1000
+    max_minutes: float | None = None  # also stop after this wall-clock budget (equal-budget comparisons)
     buffer_iterations: int = 8
     """Rollouts kept for training (DAgger aggregation); older ones are dropped to bound memory."""
     updates_per_iteration: int = 8

@@ -69,9 +69,15 @@ def teacher_task(registry: ExpertRegistry) -> tuple[list[str], TrackingConfig]:
 
 
 def distill(
-    run: DistillRun, g1: G1, make_env: MakeEnv, manifest: ClusterManifest | None = None, device: str = "cpu"
+    run: DistillRun,
+    g1: G1,
+    make_env: MakeEnv,
+    manifest: ClusterManifest | None = None,
+    device: str = "cpu",
+    on_iteration: Callable[[int, dict], None] | None = None,
 ) -> Path:
-    """Train (or resume) a student on the registry's retained experts; returns the run folder."""
+    """Train (or resume) a student on the registry's retained experts; returns the run folder. ``on_iteration``
+    receives each iteration's statistics (default: print a progress line)."""
     registry = ExpertRegistry.load(run.registry)
     clusters, tracking = teacher_task(registry)
     manifest = manifest or active_manifest()
@@ -118,12 +124,12 @@ def distill(
                 indent=1,
             ),
         )
-    trainer.learn(on_iteration=_print_progress)
+    trainer.learn(on_iteration=on_iteration or print_progress)
     env.close()
     return run_dir
 
 
-def _print_progress(iteration: int, stats: dict) -> None:
+def print_progress(iteration: int, stats: dict) -> None:
     length = stats.get("episode_length_s")
     extra = f", episodes {length:.2f} s" if length is not None else ""
     print(

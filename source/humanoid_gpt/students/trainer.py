@@ -27,6 +27,9 @@ from humanoid_gpt.students.dagger import (
 )
 from humanoid_gpt.students.teachers import TeacherPool
 
+RESUMABLE = ("max_iterations", "max_minutes", "save_interval")
+"""DAgger settings a resumed run may change; any other difference makes it another experiment."""
+
 
 def init_distributed(device: str) -> int:
     """Join the process group torchrun describes (WORLD_SIZE > 1; NCCL on GPUs, gloo on CPU); returns the rank."""
@@ -129,7 +132,8 @@ class DaggerTrainer:
         """Run until ``cfg.max_iterations`` (or ``iterations`` more), checkpointing every ``save_interval``."""
         end = self.cfg.max_iterations if iterations is None else self.iteration + iterations
         context = self.student.cfg.context
-        while self.iteration < end:
+        deadline = time.time() + 60 * self.cfg.max_minutes if self.cfg.max_minutes else float("inf")
+        while self.iteration < end and time.time() < deadline:
             start = time.time()
             rollout, stats = self.collect()
             self.buffer.add(rollout.windows(context))
@@ -152,7 +156,8 @@ class DaggerTrainer:
             self._log(stats)
             if on_iteration is not None:
                 on_iteration(self.iteration, stats)
-            if self.log_dir is not None and (self.iteration % self.cfg.save_interval == 0 or self.iteration == end):
+            last = self.iteration == end or time.time() >= deadline
+            if self.log_dir is not None and (self.iteration % self.cfg.save_interval == 0 or last):
                 self.save(self.log_dir / f"student_{self.iteration}.pt")
 
     def _log(self, stats: dict) -> None:
@@ -188,8 +193,8 @@ class DaggerTrainer:
         for key in ("student", "robot", "obs_layout", "tracking", "teachers"):
             if saved.get(key) != self.meta.get(key):
                 raise CheckpointError(f"{path}: its {key} differs from this run's; resume with the same options")
-        theirs = {k: v for k, v in saved["dagger"].items() if k not in ("max_iterations", "save_interval")}
-        ours = {k: v for k, v in self.cfg.to_dict().items() if k not in ("max_iterations", "save_interval")}
+        theirs = {k: v for k, v in saved["dagger"].items() if k not in RESUMABLE}
+        ours = {k: v for k, v in self.cfg.to_dict().items() if k not in RESUMABLE}
         changed = sorted(k for k in ours if theirs.get(k) != ours[k])
         if changed:
             raise CheckpointError(f"{path}: DAgger settings {', '.join(changed)} differ from this run's")

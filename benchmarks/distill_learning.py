@@ -1,0 +1,166 @@
+"""Evidence that distillation works: parallel DAgger from two cluster experts into one student on the native MuJoCo
+backend, then sim2sim metrics of the students against their teachers, on the clusters' clips and on clips of
+performers held out from training (issue 5, section 4).
+
+    HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie .venv/bin/python benchmarks/distill_learning.py \\
+        --expert walk=outputs/evidence/walk/run/model_1000.pt \\
+        --expert dance=outputs/evidence/dance45/run/model_1000.pt \\
+        --students gpt-s mlp tcn --iterations 100 --out outputs/evidence/distill
+
+Every student gets the same data (iterations x envs x steps) from the same teachers. Writes ``report.json``,
+``report.md`` (a table laid out like the paper's) and ``curves.png`` under ``--out``, beside the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from evidence_common import CLUSTERS, eval_policy, window_set  # noqa: E402
+
+from humanoid_gpt import settings  # noqa: E402
+from humanoid_gpt.clusters import ClusterManifest  # noqa: E402
+from humanoid_gpt.experts.checkpoint import load_checkpoint  # noqa: E402
+from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy  # noqa: E402
+from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule  # noqa: E402
+from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
+from humanoid_gpt.motion import load_clip  # noqa: E402
+from humanoid_gpt.robot import load_g1  # noqa: E402
+from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
+from humanoid_gpt.students.distill import DistillRun, distill, latest_student_checkpoint, print_progress  # noqa: E402
+from humanoid_gpt_sim2sim.policies import TorchStudentPolicy  # noqa: E402
+from humanoid_gpt_sim2sim.tasks import make_distill_env  # noqa: E402
+
+COLUMNS = (
+    ("sr_percent", "SR (%)", 1),
+    ("mpjpe", "MPJPE (rad)", 3),
+    ("mpjve", "MPJVE (rad/s)", 3),
+    ("root_vel_err", "root vel (m/s)", 3),
+    ("mpkpe_mm", "MPKPE (mm)", 1),
+)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--expert", action="append", required=True, help="CLUSTER=CHECKPOINT (a cluster of CLUSTERS)")
+    p.add_argument("--students", nargs="+", default=["gpt-s", "mlp", "tcn"])
+    p.add_argument("--context", type=int, default=16)
+    p.add_argument("--num-envs", type=int, default=64)
+    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--steps-per-iteration", type=int, default=32)
+    p.add_argument("--beta-iterations", type=int, default=20)
+    p.add_argument("--eval-windows", type=int, default=4, help="10-s windows per clip")
+    p.add_argument("--min-sr", type=float, default=10.0, help="retention threshold for the CPU-budget experts")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    g1 = load_g1()
+    lafan = settings.g1_motions_dir("lafan1")
+    experts = dict(e.split("=", 1) for e in args.expert)
+    manifest = ClusterManifest(
+        {c: [f"g1_motions/lafan1/{n}.csv" for n in CLUSTERS[c][0]] for c in experts}, "evidence manifest"
+    )
+    manifest.save(args.out / "manifest.json")
+    sets = {}
+    for cluster in experts:
+        train, held = CLUSTERS[cluster]
+        clips = lambda names: [load_clip(lafan / f"{n}.csv", g1=g1) for n in names]  # noqa: E731
+        sets[cluster] = {
+            "train": window_set(clips(train), args.eval_windows),
+            "held_out": window_set(clips(held), args.eval_windows),
+        }
+
+    # Teachers: evaluated on their clusters, recorded in a registry (CPU-budget experts need a lenient rule).
+    rule = RetentionRule(min_sr_percent=args.min_sr, max_mpkpe_mm=100.0, max_mpjpe=0.3, min_mean_episode_s=2.0)
+    registry, results = ExpertRegistry(rule=rule), {"teacher": {}}
+    for cluster, ckpt in experts.items():
+        tracking = expert_tracking_config(ckpt)
+        scores = {
+            k: eval_policy(g1, w, lambda env, ckpt=ckpt: load_expert_policy(ckpt, env, g1), tracking)
+            for k, w in sets[cluster].items()
+        }
+        results["teacher"][cluster] = scores
+        meta = load_checkpoint(ckpt)["infos"]["hgpt"]
+        record = registry.add(cluster, meta["task"], Path(ckpt).resolve(), meta["config_hash"], scores["train"])
+        print(f"teacher {cluster}: {json.dumps(scores)} retained={record.retained} {record.reasons}", flush=True)
+    registry.save(args.out / "experts.json")
+
+    curves = {}
+    for name in args.students:
+        dagger = DaggerConfig(
+            num_envs=args.num_envs,
+            steps_per_iteration=args.steps_per_iteration,
+            max_iterations=args.iterations,
+            beta_iterations=args.beta_iterations,
+            save_interval=50,
+            seed=args.seed,
+        )
+        run = DistillRun(args.out / "experts.json", name, args.context, args.out / "runs", name, dagger=dagger)
+        curves[name], start = [], time.time()
+
+        def record(iteration: int, stats: dict, log=curves[name], start=start) -> None:
+            log.append({"iteration": iteration, "minutes": (time.time() - start) / 60, **stats})
+            print_progress(iteration, stats)
+
+        def make_env(clusters, tracking, num_envs, seed):
+            return make_distill_env(g1, clusters, tracking, num_envs, seed)
+
+        run_dir = distill(run, g1, make_env, manifest, on_iteration=record)
+        ckpt = latest_student_checkpoint(run_dir)
+        tracking = expert_tracking_config(next(iter(experts.values())))
+        results[name] = {
+            c: {
+                k: eval_policy(g1, w, lambda env, ckpt=ckpt: TorchStudentPolicy(ckpt, env), tracking)
+                for k, w in s.items()
+            }
+            for c, s in sets.items()
+        }
+        print(f"{name}: {json.dumps(results[name])}", flush=True)
+        write_report(args, results, curves)
+    plot(curves, args.out / "curves.png")
+
+
+def write_report(args, results: dict, curves: dict) -> None:
+    report = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "curves": curves}
+    write_text_atomic(args.out / "report.json", json.dumps(report, indent=1))
+    lines = []
+    for split in ("train", "held_out"):
+        lines += [
+            f"\n### {split.replace('_', '-')} clips\n",
+            "| policy | cluster | " + " | ".join(c[1] for c in COLUMNS) + " |",
+            "|---" * (len(COLUMNS) + 2) + "|",
+        ]
+        for policy, per_cluster in results.items():
+            for cluster, scores in per_cluster.items():
+                m = scores[split]
+                cells = " | ".join(f"{m.get(k, float('nan')):.{d}f}" for k, _, d in COLUMNS)
+                lines.append(f"| {policy} | {cluster} | {cells} |")
+    write_text_atomic(args.out / "report.md", "\n".join(lines) + "\n")
+
+
+def plot(curves: dict, path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for name, log in curves.items():
+        axes[0].plot([c["iteration"] for c in log], [c["loss"] for c in log], label=name)
+        axes[1].plot([c["iteration"] for c in log], [c.get("episode_length_s", float("nan")) for c in log], label=name)
+    axes[0].set_title("DAgger loss (SmoothL1 to the teacher)")
+    axes[0].set_yscale("log")
+    axes[1].set_title("episode length under the student (s)")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
