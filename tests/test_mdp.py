@@ -96,6 +96,19 @@ def test_tilt_and_nan_terminate(setup):
     assert flags["non_finite"].tolist() == [i == 3 for i in range(64)] and failed[3]
 
 
+def test_xy_drift_terminates_only_when_enabled(setup):
+    cfg, consts, ref = setup
+    shift = torch.tensor([0.7, 0.0, 0.0])
+    drifted = dataclasses.replace(ref, root_pos=ref.root_pos + shift, body_pos=ref.body_pos + shift)
+    _, flags = compute_failures(_step(ref, drifted, consts), cfg.terminations)
+    assert not flags["root_xy_drift"].any()  # off by default
+    strict = dataclasses.replace(cfg.terminations, root_xy_drift=0.5)
+    failed, flags = compute_failures(_step(ref, drifted, consts), strict)
+    assert flags["root_xy_drift"].all() and failed.all()
+    _, flags = compute_failures(_step(ref, ref, consts), strict)
+    assert not flags["root_xy_drift"].any()
+
+
 def test_heading_frame_ignores_rigid_drift(setup):
     cfg, consts, ref = setup
     robot = dataclasses.replace(ref, joint_pos=ref.joint_pos + 0.05, body_pos=ref.body_pos + 0.02)

@@ -184,7 +184,7 @@ def _experts_eval(args: argparse.Namespace) -> int:
 
     g1 = load_g1()
     meta = load_checkpoint(args.checkpoint)["infos"]["hgpt"]
-    cluster = cluster_of(meta["task"])
+    cluster = args.cluster or cluster_of(meta["task"])
     clips = load_clips(active_manifest().clip_paths(cluster), g1, progress=True)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
@@ -310,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     x = experts.add_parser("eval", help="evaluate an expert on its cluster's clips and record it in the registry")
     x.add_argument("--checkpoint", type=Path, required=True)
     x.add_argument("--registry", type=Path, default=Path("experts.json"), help="the registry file to update")
+    x.add_argument("--cluster", help="the manifest cluster it was trained on (default: from its task id)")
     x.add_argument("--out", type=Path, help="also write the full metrics JSON")
     x.add_argument("--num-envs", type=int, default=16)
     x.add_argument("--max-seconds", type=float, help="evaluate only the first seconds of each clip")

@@ -47,6 +47,10 @@ class TerminationConfig:
     anchor_height: float = 0.25  # m, |z_ref - z| of the anchor body (DESIGN.md)
     anchor_tilt: float = 1.0  # rad between the reference's and the robot's anchor up axes (heading-invariant)
     end_effector_height: float = 0.25  # m, any end effector
+    root_xy_drift: float = 0.0
+    """m of horizontal root distance to the reference beyond which an episode fails; 0 turns it off (BeyondMimic and
+    the experts here track in the heading frame and drift up to ~1 m on long walks; set ~0.5 to hold the global
+    path, at the price of shorter early episodes)."""
     end_effectors: tuple[str, ...] = END_EFFECTOR_BODIES
 
 

@@ -26,6 +26,13 @@ def end_effector_height(s: TrackingStep, cfg: TerminationConfig) -> torch.Tensor
     return ((s.ref.body_pos[:, ee, 2] - s.robot.body_pos[:, ee, 2]).abs() > cfg.end_effector_height).any(-1)
 
 
+def root_xy_drift(s: TrackingStep, cfg: TerminationConfig) -> torch.Tensor:
+    """The root strayed horizontally from the reference's path (off when the threshold is 0)."""
+    if cfg.root_xy_drift <= 0:
+        return torch.zeros(s.robot.root_pos.shape[0], dtype=torch.bool, device=s.robot.root_pos.device)
+    return (s.ref.root_pos[:, :2] - s.robot.root_pos[:, :2]).norm(dim=-1) > cfg.root_xy_drift
+
+
 def non_finite(s: TrackingStep, cfg: TerminationConfig) -> torch.Tensor:
     """A NaN or inf physics state: reset the env (and count it) instead of crashing the run."""
     parts = (s.robot.root_pos, s.robot.root_quat, s.robot.joint_pos, s.robot.joint_vel, s.robot.body_pos)
@@ -36,6 +43,7 @@ FAILURE_TERMS = {
     "anchor_height": anchor_height,
     "anchor_tilt": anchor_tilt,
     "end_effector_height": end_effector_height,
+    "root_xy_drift": root_xy_drift,
     "non_finite": non_finite,
 }
 
