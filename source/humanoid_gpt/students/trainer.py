@@ -61,7 +61,7 @@ class DaggerTrainer:
         self.model = student
         if dist.is_initialized():  # the normalizer all-reduces its own statistics (rsl_rl's EmpiricalNormalization)
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = DistributedDataParallel(student, device_ids=ids, broadcast_buffers=False)
+            self.model = DistributedDataParallel(student, device_ids=ids, forward_sync_buffers=False)
         self.optimizer = make_optimizer(student, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg))
         self.buffer = WindowBuffer(cfg.buffer_iterations)
