@@ -247,6 +247,8 @@ def test_registries_and_teachers_that_cannot_teach_are_refused(g1, experts, regi
     absolute = dataclasses.replace(TRACKING, action_relative_to_reference=False)
     with pytest.raises(CheckpointError, match="action_relative_to_reference"):
         TeacherPool(registry_of(experts), ["a"], absolute, 520, 29, g1)
+    with pytest.raises(CheckpointError, match="observation layout differs"):
+        TeacherPool(registry_of(experts), ["a"], TRACKING, 136, 29, g1)
 
 
 def test_student_checkpoints_with_the_wrong_h_or_content_are_refused(make_trainer, g1, tmp_path):

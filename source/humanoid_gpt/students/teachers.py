@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from tensordict import TensorDict
 
-from humanoid_gpt.experts.checkpoint import CheckpointError
-from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
+from humanoid_gpt.experts.checkpoint import CheckpointError, load_checkpoint
+from humanoid_gpt.experts.evaluation import load_expert_policy
 from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.robot.g1 import G1
@@ -34,6 +34,32 @@ class _ObservationSpec:
     def get_observations(self) -> TensorDict:
         zeros = torch.zeros(1, self.obs_dim)
         return TensorDict({"policy": zeros, "critic": zeros}, batch_size=[1])
+
+
+def _check_teacher(cluster: str, path: Path, tracking: TrackingConfig, obs_dim: int, num_actions: int) -> None:
+    """Refuse, before any step, an expert that cannot teach this task: missing, or trained on another action
+    convention, rate, keypoint set or observation size."""
+    if not path.is_file():
+        raise CheckpointError(
+            f"the expert registry names {path} for cluster {cluster}, and it does not exist; "
+            "retrain or re-evaluate that expert (hgpt experts eval), or drop it from the registry"
+        )
+    meta = load_checkpoint(path, {"num_actions": num_actions})["infos"]["hgpt"]
+    if "tracking" not in meta:
+        raise CheckpointError(f"{path}: records no task config (written before checkpoints carried one)")
+    theirs, ours = TrackingConfig.from_dict(meta["tracking"]).to_dict(), tracking.to_dict()
+    differ = [k for k in MUST_MATCH if theirs[k] != ours[k]]
+    if differ:
+        raise CheckpointError(
+            f"{path} (expert of cluster {cluster}) was trained with {', '.join(differ)} = "
+            f"{[theirs[k] for k in differ]}, the distillation task uses {[ours[k] for k in differ]}"
+        )
+    sizes = {g: meta["obs_dims"].get(g) for g in meta["train_cfg"]["obs_groups"]["actor"]}
+    if any(n != obs_dim for n in sizes.values()):
+        raise CheckpointError(
+            f"{path} (expert of cluster {cluster}) observes {sizes}, the task's teacher observation has {obs_dim} "
+            "values: its observation layout differs from this task's"
+        )
 
 
 class TeacherPool:
@@ -56,18 +82,7 @@ class TeacherPool:
         self.clusters = list(clusters)
         self.checkpoints = [Path(retained[c].checkpoint) for c in self.clusters]
         for cluster, path in zip(self.clusters, self.checkpoints, strict=True):
-            if not path.is_file():
-                raise CheckpointError(
-                    f"the expert registry names {path} for cluster {cluster}, and it does not exist; "
-                    "retrain or re-evaluate that expert (hgpt experts eval), or drop it from the registry"
-                )
-            theirs, ours = expert_tracking_config(path).to_dict(), tracking.to_dict()
-            differ = [k for k in MUST_MATCH if theirs[k] != ours[k]]
-            if differ:
-                raise CheckpointError(
-                    f"{path} (expert of cluster {cluster}) was trained with {', '.join(differ)} = "
-                    f"{[theirs[k] for k in differ]}, the distillation task uses {[ours[k] for k in differ]}"
-                )
+            _check_teacher(cluster, path, tracking, obs_dim, num_actions)
         self.spec = _ObservationSpec(obs_dim, num_actions)
         self.g1, self.max_resident = g1, max(1, max_resident)
         self._resident: OrderedDict[int, object] = OrderedDict()
