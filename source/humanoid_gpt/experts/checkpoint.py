@@ -57,9 +57,9 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | Path, expect: dict | None = None) -> dict:
-    """Load and check a checkpoint. ``expect`` maps meta keys (task, obs_dims, robot, config_hash, ...) to the values
-    the caller needs; any difference raises :class:`CheckpointError` naming the file and the mismatch."""
+def read_payload(path: str | Path, fmt: str, schema_version: int, meta_of) -> tuple[dict, dict]:
+    """Load a checkpoint file and its metadata (``meta_of(payload)``); refuses a missing, unreadable or foreign
+    file, or one of a newer schema, naming the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -67,11 +67,18 @@ def load_checkpoint(path: str | Path, expect: dict | None = None) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint ({e}); it is corrupt or truncated") from e
-    meta = (payload.get("infos") or {}).get("hgpt") if isinstance(payload, dict) else None
-    if not meta or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a humanoid_gpt expert checkpoint (no '{FORMAT}' metadata)")
-    if meta.get("schema_version", 0) > SCHEMA_VERSION:
+    meta = meta_of(payload) if isinstance(payload, dict) else None
+    if not meta or meta.get("format") != fmt:
+        raise CheckpointError(f"{path}: not a {fmt.replace('.', ' ')} checkpoint (no '{fmt}' metadata)")
+    if meta.get("schema_version", 0) > schema_version:
         raise CheckpointError(f"{path}: schema version {meta['schema_version']} is newer than this code")
+    return payload, meta
+
+
+def load_checkpoint(path: str | Path, expect: dict | None = None) -> dict:
+    """Load and check an expert checkpoint. ``expect`` maps meta keys (task, obs_dims, robot, config_hash, ...) to the
+    values the caller needs; any difference raises :class:`CheckpointError` naming the file and the mismatch."""
+    payload, meta = read_payload(path, FORMAT, SCHEMA_VERSION, lambda p: (p.get("infos") or {}).get("hgpt"))
     for key, want in (expect or {}).items():
         have = meta.get(key)
         if have != want:

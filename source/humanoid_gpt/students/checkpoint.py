@@ -6,12 +6,9 @@ layout and joint order, and the task config. Loading checks them and names the f
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
-import torch
-
-from humanoid_gpt.experts.checkpoint import CheckpointError, robot_hash
+from humanoid_gpt.experts.checkpoint import CheckpointError, read_payload, robot_hash
 from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
 from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt.students import Student, StudentConfig, build_student
@@ -34,19 +31,7 @@ def student_meta(cfg: StudentConfig, g1: G1, tracking: dict) -> dict:
 
 
 def read_student_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"student checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e}); it is corrupt or truncated") from e
-    meta = payload.get("meta") if isinstance(payload, dict) else None
-    if not meta or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a humanoid_gpt student checkpoint (no '{FORMAT}' metadata)")
-    if meta.get("schema_version", 0) > SCHEMA_VERSION:
-        raise CheckpointError(f"{path}: schema version {meta['schema_version']} is newer than this code")
-    return payload
+    return read_payload(path, FORMAT, SCHEMA_VERSION, lambda p: p.get("meta"))[0]
 
 
 def load_student(path: str | Path, g1: G1 | None = None, context: int | None = None) -> tuple[Student, dict]:
