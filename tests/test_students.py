@@ -270,20 +270,25 @@ def test_student_checkpoints_with_the_wrong_h_or_content_are_refused(make_traine
 
 
 @pytest.mark.parametrize("kind", ["gpt", "tcn", "mlp"])
-def test_onnx_exports_match_pytorch_on_real_observations(kind, g1, real_tokens, tmp_path):
-    import onnxruntime as ort
-
+def export_tiny(kind: str, g1, real_tokens, folder):
+    """A tiny student (normalizer fitted on real observations), saved as a checkpoint and exported to ONNX."""
     from humanoid_gpt.experts.checkpoint import save_checkpoint
-    from humanoid_gpt.students.export import export_onnx, read_onnx_metadata
+    from humanoid_gpt.students.export import export_onnx
 
     model = tiny(kind, context=16 if kind == "tcn" else 8)
     model.normalizer.train()
     model.normalizer.update(real_tokens.flatten(0, 1))
-    model.eval()
-    save_checkpoint(
-        tmp_path / "s.pt", {"meta": student_meta(model.cfg, g1, TRACKING.to_dict()), "model": model.state_dict()}
-    )
-    paths = export_onnx(tmp_path / "s.pt", tmp_path, g1)
+    payload = {"meta": student_meta(model.cfg, g1, TRACKING.to_dict()), "model": model.eval().state_dict()}
+    save_checkpoint(folder / "s.pt", payload)
+    return model, export_onnx(folder / "s.pt", folder, g1)
+
+
+def test_onnx_exports_match_pytorch_on_real_observations(kind, g1, real_tokens, tmp_path):
+    import onnxruntime as ort
+
+    from humanoid_gpt.students.export import read_onnx_metadata
+
+    model, paths = export_tiny(kind, g1, real_tokens, tmp_path)
     meta = read_onnx_metadata(paths["streaming"])
     assert meta["joint_names"] == list(g1.joint_names) and meta["context"] == model.cfg.context
     assert np.allclose(meta["kp"], g1.kp) and np.allclose(meta["default_joint_pos"], g1.default_joint_pos)
@@ -303,6 +308,29 @@ def test_onnx_exports_match_pytorch_on_real_observations(kind, g1, real_tokens, 
             (windowed,) = window.run(None, {"tokens": tokens})
             worst = max(worst, np.abs(ort_action - action.numpy()).max(), np.abs(windowed - action.numpy()).max())
     assert worst < 1e-5
+
+
+@pytest.fixture(scope="module")
+def exported(g1, real_tokens, tmp_path_factory):
+    """A GPT student's two ONNX graphs."""
+    return export_tiny("gpt", g1, real_tokens, tmp_path_factory.mktemp("export"))[1]
+
+
+def test_tensorrt_engines_build_from_the_streaming_onnx(exported, tmp_path):
+    import json
+
+    from humanoid_gpt.errors import HGPTError
+    from humanoid_gpt.students.tensorrt import build_engine
+
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        with pytest.raises(HGPTError, match="needs the `tensorrt` Python package and an NVIDIA GPU"):
+            build_engine(exported["streaming"], tmp_path / "s.engine")
+        pytest.skip("tensorrt is not installed (it needs an NVIDIA GPU): checked the error, skipped the build")
+    engine = build_engine(exported["streaming"], tmp_path / "s.engine", max_batch=16)
+    assert engine.stat().st_size > 0
+    assert json.loads((tmp_path / "s.engine.json").read_text())["joint_names"][0] == "left_hip_pitch_joint"
 
 
 def test_onnx_files_without_our_metadata_are_refused(tmp_path):

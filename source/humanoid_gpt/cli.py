@@ -230,6 +230,13 @@ def _export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_tensorrt(args: argparse.Namespace) -> int:
+    from humanoid_gpt.students.tensorrt import build_engine
+
+    print(f"engine: {build_engine(args.onnx, args.out, args.fp16, args.max_batch)}")
+    return 0
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options of an expert run, named like ExpertRun's fields."""
     p.add_argument("--num-envs", type=int, default=256)
@@ -351,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("checkpoint", type=Path)
     o.add_argument("--out", type=Path, help="folder (default: beside the checkpoint)")
     o.set_defaults(func=_export_onnx)
+    rt = export.add_parser("tensorrt", help="build a TensorRT engine from an exported ONNX (NVIDIA GPU)")
+    rt.add_argument("onnx", type=Path)
+    rt.add_argument("--out", type=Path, help="engine file (default: beside the ONNX, .engine)")
+    rt.add_argument("--fp16", action="store_true")
+    rt.add_argument("--max-batch", type=int, default=4096)
+    rt.set_defaults(func=_export_tensorrt)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)
