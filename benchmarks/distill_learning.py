@@ -55,6 +55,8 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--steps-per-iteration", type=int, default=32)
     p.add_argument("--beta-iterations", type=int, default=20)
+    p.add_argument("--batch-windows", type=int, default=64, help="windows of H tokens per gradient step")
+    p.add_argument("--updates-per-iteration", type=int, default=8)
     p.add_argument("--eval-windows", type=int, default=4, help="10-s windows per clip")
     p.add_argument("--min-sr", type=float, default=10.0, help="retention threshold for the CPU-budget experts")
     p.add_argument("--seed", type=int, default=1)
@@ -100,6 +102,8 @@ def main() -> None:
             steps_per_iteration=args.steps_per_iteration,
             max_iterations=args.iterations,
             beta_iterations=args.beta_iterations,
+            batch_windows=args.batch_windows,
+            updates_per_iteration=args.updates_per_iteration,
             save_interval=50,
             seed=args.seed,
         )
