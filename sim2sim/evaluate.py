@@ -77,7 +77,7 @@ def _progress(enabled: bool, total: int):
         return lambda n: None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc="sim2sim eval", unit="step")
+    bar = tqdm(total=total, desc="sim2sim eval", unit="step", disable=None)  # None: no bar when not a terminal
     return lambda n: bar.update(n)
 
 
