@@ -37,6 +37,7 @@ class DistillRun:
     log_root: Path | None = None
     run_name: str | None = None
     resume: Path | None = None  # a run folder (its latest checkpoint) or a checkpoint file
+    overrides: dict = field(default_factory=dict)  # StudentConfig fields replacing the preset's
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
 
     @classmethod
@@ -81,7 +82,7 @@ def distill(
     registry = ExpertRegistry.load(run.registry)
     clusters, tracking = teacher_task(registry)
     manifest = manifest or active_manifest()
-    cfg = preset(run.student, **({"context": run.context} if run.context else {}))
+    cfg = preset(run.student, **({"context": run.context} if run.context else {}), **run.overrides)
     resume_from = None
     if run.resume is not None:
         resume_from = latest_student_checkpoint(run.resume) if run.resume.is_dir() else run.resume
