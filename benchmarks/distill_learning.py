@@ -43,6 +43,7 @@ COLUMNS = (
     ("mpjve", "MPJVE (rad/s)", 3),
     ("root_vel_err", "root vel (m/s)", 3),
     ("mpkpe_mm", "MPKPE (mm)", 1),
+    ("mean_episode_s", "stable (s)", 1),
 )
 
 
