@@ -62,20 +62,19 @@ class StreamingStudentPolicy:
     """A student run one control step at a time, as on the robot: its cache is reset for envs whose episode just
     started (``env.episode_length_buf == 0``). Subclasses advance the cache with torch or ONNX Runtime."""
 
-    def __init__(self, env, cache_shape: tuple[int, ...], context: int) -> None:
+    def __init__(self, env, cache_shape: tuple[int, ...]) -> None:
         self.env = env
         self.cache = torch.zeros((env.num_envs, *cache_shape))
         self.count = torch.zeros(env.num_envs, dtype=torch.long)
-        self.context = context
 
     def advance(self, obs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     @torch.no_grad()
     def __call__(self, obs: TensorDict) -> torch.Tensor:
-        starts = self.env.episode_length_buf == 0
-        self.cache[starts] = 0.0
-        self.count[starts] = 0
+        from humanoid_gpt.students import Student
+
+        Student.reset_state(self.cache, self.count, self.env.episode_length_buf == 0)
         return self.advance(obs["student"].float())
 
 
@@ -87,7 +86,7 @@ class TorchStudentPolicy(StreamingStudentPolicy):
 
         self.model, self.meta = load_student(path, env.g1)
         check_policy_task(path, self.meta["tracking"], env)
-        super().__init__(env, self.model.cache_shape(), self.model.cfg.context)
+        super().__init__(env, self.model.cache_shape())
 
     def advance(self, obs: torch.Tensor) -> torch.Tensor:
         action, self.cache, self.count = self.model.step(obs, self.cache, self.count)
@@ -109,7 +108,7 @@ class OnnxStudentPolicy(StreamingStudentPolicy):
             raise OnnxMetadataError(f"{path}: its joint order differs from the robot's ({env.g1.xml_path})")
         check_policy_task(path, meta, env)
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        super().__init__(env, tuple(meta["cache_shape"]), meta["context"])
+        super().__init__(env, tuple(meta["cache_shape"]))
 
     def advance(self, obs: torch.Tensor) -> torch.Tensor:
         feeds = {"obs": obs.numpy(), "cache": self.cache.numpy(), "count": self.count.numpy()}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from humanoid_gpt.clusters import active_manifest, cluster_of
+from humanoid_gpt.clusters import active_manifest, cluster_clip_table, cluster_of
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.motion.io import load_clips
 from humanoid_gpt.motion.library import MotionLibrary
@@ -34,13 +34,8 @@ def make_distill_env(
 ) -> tuple[MujocoTrackingEnv, Callable[[], torch.Tensor]]:
     """The distillation env over the clips of several clusters (cluster id -> clip paths, in teacher order), and a
     function giving each env's cluster index. ``balance`` samples every cluster equally often, whatever its size."""
-    clips, owner, weights = [], [], []
-    for index, files in enumerate(cluster_clips.values()):
-        loaded = load_clips(files, g1, progress=True)
-        clips += loaded
-        owner += [index] * len(loaded)
-        weights += [1.0 / len(loaded) if balance else 1.0] * len(loaded)
-    library = MotionLibrary.from_clips(clips, g1, tracking.keypoints, weights=weights)
+    files, weights, owner = cluster_clip_table(cluster_clips, balance)
+    library = MotionLibrary.from_clips(load_clips(files, g1, progress=True), g1, tracking.keypoints, weights=weights)
     env = MujocoTrackingEnv(g1, library, tracking, num_envs, seed, threads)
     cluster_of_clip = torch.tensor(owner)
     return env, lambda: cluster_of_clip[env.clip_ids]

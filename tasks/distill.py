@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from humanoid_gpt.clusters import active_manifest
+from humanoid_gpt.clusters import active_manifest, cluster_clip_table
 from humanoid_gpt.experts.registry import ExpertRegistry
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.robot.g1 import load_g1
@@ -28,13 +28,9 @@ def distill_env_cfg(
 ) -> tuple[TrackingEnvCfg, list[int]]:
     """The ``HGPT-Distill`` config over the clips of ``cluster_clips`` (teacher order), and each clip's cluster
     index. ``balance`` gives every cluster the same total sampling weight."""
-    files, weights, owner = [], [], []
-    for index, paths in enumerate(cluster_clips.values()):
-        files += [str(p) for p in paths]
-        weights += [1.0 / len(paths) if balance else 1.0] * len(paths)
-        owner += [index] * len(paths)
+    files, weights, owner = cluster_clip_table(cluster_clips, balance)
     cfg = make_tracking_env_cfg(
-        files, tracking, num_envs, groups=("student", "teacher"), physics=physics, device=device
+        [str(f) for f in files], tracking, num_envs, groups=("student", "teacher"), physics=physics, device=device
     )
     cfg.commands.motion.motion_weights = weights
     return cfg, owner

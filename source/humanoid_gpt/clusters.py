@@ -66,6 +66,19 @@ class ClusterManifest:
         return Path(path)
 
 
+def cluster_clip_table(
+    cluster_clips: dict[str, list[Path]], balance: bool = True
+) -> tuple[list[Path], list[float], list[int]]:
+    """Flatten clusters (id -> clip paths, in teacher order) into one clip list with a sampling weight and a cluster
+    index per clip. ``balance`` gives every cluster the same total weight, whatever its size."""
+    files, weights, owner = [], [], []
+    for index, paths in enumerate(cluster_clips.values()):
+        files += list(paths)
+        weights += [1.0 / len(paths) if balance else 1.0] * len(paths)
+        owner += [index] * len(paths)
+    return files, weights, owner
+
+
 def load_manifest(path: str | Path) -> ClusterManifest:
     path = Path(path)
     try:

@@ -37,9 +37,10 @@ def load_expert_policy(checkpoint: str | Path, env, g1: G1 | None = None):
     return alg.get_policy()
 
 
-def expert_tracking_config(checkpoint: str | Path) -> TrackingConfig:
-    """The task config the expert was trained with (its action space, keypoints, thresholds)."""
-    meta = load_checkpoint(checkpoint)["infos"]["hgpt"]
+def expert_tracking_config(checkpoint: str | Path, meta: dict | None = None) -> TrackingConfig:
+    """The task config the expert was trained with (its action space, keypoints, thresholds); ``meta``: the
+    checkpoint's metadata when the caller has already read it."""
+    meta = meta if meta is not None else load_checkpoint(checkpoint)["infos"]["hgpt"]
     if "tracking" not in meta:
         raise CheckpointError(f"{checkpoint}: records no task config (written before checkpoints carried one)")
     return TrackingConfig.from_dict(meta["tracking"])

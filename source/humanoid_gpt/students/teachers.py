@@ -15,7 +15,7 @@ import torch
 from tensordict import TensorDict
 
 from humanoid_gpt.experts.checkpoint import CheckpointError, load_checkpoint
-from humanoid_gpt.experts.evaluation import load_expert_policy
+from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
 from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.robot.g1 import G1
@@ -45,9 +45,7 @@ def _check_teacher(cluster: str, path: Path, tracking: TrackingConfig, obs_dim: 
             "retrain or re-evaluate that expert (hgpt experts eval), or drop it from the registry"
         )
     meta = load_checkpoint(path, {"num_actions": num_actions})["infos"]["hgpt"]
-    if "tracking" not in meta:
-        raise CheckpointError(f"{path}: records no task config (written before checkpoints carried one)")
-    theirs, ours = TrackingConfig.from_dict(meta["tracking"]).to_dict(), tracking.to_dict()
+    theirs, ours = expert_tracking_config(path, meta).to_dict(), tracking.to_dict()
     differ = [k for k in MUST_MATCH if theirs[k] != ours[k]]
     if differ:
         raise CheckpointError(

@@ -99,7 +99,9 @@ class DaggerTrainer:
             label = self.teachers.act(self.obs["teacher"].to(self.device), self.cluster_index())
             use_teacher = torch.rand(n, generator=self.generator) < beta
             teacher_steps += int(use_teacher.sum())
-            tokens.append(token), labels.append(label), firsts.append(self.first)
+            tokens.append(token)
+            labels.append(label)
+            firsts.append(self.first)
             self.obs, _, done, extras = self.env.step(torch.where(use_teacher[:, None].to(self.device), label, action))
             done = done.to(self.device).bool()
             Student.reset_state(self.cache, self.count, done)
