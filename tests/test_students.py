@@ -316,6 +316,25 @@ def exported(g1, real_tokens, tmp_path_factory):
     return export_tiny("gpt", g1, real_tokens, tmp_path_factory.mktemp("export"))[1]
 
 
+def test_the_harness_runs_a_student_in_torch_and_onnx_runtime_alike(g1, walk_clip, exported):
+    from humanoid_gpt.students.export import OnnxMetadataError
+    from humanoid_gpt_sim2sim.evaluate import evaluate
+    from humanoid_gpt_sim2sim.policies import make_policy
+
+    clips = [walk_clip.slice(0, 120), walk_clip.slice(300, 420)]
+    checkpoint = exported["streaming"].parent / "s.pt"
+    runs = {
+        str(spec): evaluate(g1, clips, lambda env, spec=spec: make_policy(str(spec), env), TRACKING, progress=False)
+        for spec in (checkpoint, exported["streaming"])
+    }
+    torch_run, onnx_run = runs.values()
+    assert torch_run["aggregate"]["episodes"] == 2
+    for key in ("sr_percent", "mean_episode_steps", "mpjpe", "mpkpe_mm"):
+        assert torch_run["aggregate"][key] == pytest.approx(onnx_run["aggregate"][key], rel=1e-4, abs=1e-6), key
+    with pytest.raises(OnnxMetadataError, match="windowed graph"):
+        evaluate(g1, clips, lambda env: make_policy(str(exported["windowed"]), env), TRACKING, progress=False)
+
+
 def test_tensorrt_engines_build_from_the_streaming_onnx(exported, tmp_path):
     import json
 
