@@ -32,5 +32,12 @@ setup(
     package_data={"humanoid_gpt": ["data/*.json", "data/*.sha256"]},
     install_requires=["torch>=2.13,<2.15", *requirements("base.txt")],
     extras_require={"isaaclab": requirements("isaaclab.txt")},
-    entry_points={"console_scripts": ["hgpt = humanoid_gpt.cli:main"]},
+    entry_points={
+        "console_scripts": ["hgpt = humanoid_gpt.cli:main"],
+        # Physics backends the core finds by name (humanoid_gpt.backends), never by import.
+        "humanoid_gpt.backends": [
+            "mujoco = humanoid_gpt_sim2sim.backend:MujocoBackend",
+            "isaaclab = humanoid_gpt_tasks.backend:IsaacLabBackend",
+        ],
+    },
 )

@@ -13,12 +13,12 @@ import torch
 
 import humanoid_gpt_tasks  # noqa: F401  (local assets before Isaac Lab reads its asset root)
 from humanoid_gpt import settings
+from humanoid_gpt.deploy.policies import ReferencePolicy
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot import load_g1
 from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
-from humanoid_gpt_sim2sim.policies import ReferencePolicy
 from humanoid_gpt_tasks.tracking_env_cfg import make_tracking_env_cfg
 
 

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from humanoid_gpt import settings
+from humanoid_gpt.deploy.policies import ReferencePolicy
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot import load_g1
 from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
-from humanoid_gpt_sim2sim.policies import ReferencePolicy
 
 
 def measure(env: MujocoTrackingEnv, steps: int, threads: int) -> tuple[float, float]:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 
-from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.deploy.policies import Policy
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.metrics import summarize
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt_sim2sim.env import EvalSchedule, MujocoTrackingEnv
-from humanoid_gpt_sim2sim.policies import Policy
 
 EVAL_SCHEMA_VERSION = 1
 
@@ -62,16 +59,6 @@ def evaluate(
     }
 
 
-def clip_windows(clip: MotionClip, seconds: float, count: int) -> list[MotionClip]:
-    """``count`` windows of ``seconds`` spread evenly through ``clip``: SR on minutes-long takes measures only the
-    first fall, windows measure tracking all along the take."""
-    n = int(seconds * clip.fps)
-    if n >= clip.num_frames:
-        return [clip]
-    starts = torch.linspace(0, clip.num_frames - n - 1, count).long().tolist()
-    return [clip.slice(s, s + n).replace(name=f"{clip.name}@{s / clip.fps:.0f}s") for s in starts]
-
-
 def _progress(enabled: bool, total: int):
     if not enabled:
         return lambda n: None
@@ -79,8 +66,3 @@ def _progress(enabled: bool, total: int):
 
     bar = tqdm(total=total, desc="sim2sim eval", unit="step", disable=None)  # None: no bar when not a terminal
     return lambda n: bar.update(n)
-
-
-def write_report(result: dict, path: str | Path) -> Path:
-    write_text_atomic(path, json.dumps(result, indent=2))
-    return Path(path)

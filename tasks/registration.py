@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from humanoid_gpt.clusters import ClusterManifest, active_manifest, task_id
+from humanoid_gpt.hme.clusters import ClusterManifest, active_manifest, task_id
 
 ENV_ENTRY = "isaaclab.envs:ManagerBasedRLEnv"
 CFG_MODULE = "humanoid_gpt_tasks.tracking_env_cfg"

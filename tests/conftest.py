@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from humanoid_gpt import settings
-from humanoid_gpt.robot import load_g1
+from humanoid_gpt import configure_process, settings
+
+configure_process()  # before anything imports mujoco (headless rendering, MuJoCo warnings to logging)
+
+from humanoid_gpt.robot import load_g1  # noqa: E402
 
 
 @pytest.fixture(scope="session")

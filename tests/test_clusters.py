@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from humanoid_gpt.clusters import ManifestError, default_manifest, load_manifest, task_id
+from humanoid_gpt.hme.clusters import ManifestError, default_manifest, load_manifest, task_id
 
 
 def test_default_manifest_has_one_cluster_per_dataset(lafan1_dir):

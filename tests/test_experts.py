@@ -6,11 +6,12 @@ import json
 import pytest
 import torch
 
-from humanoid_gpt.clusters import ManifestError, cluster_of
-from humanoid_gpt.experts.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
-from humanoid_gpt.experts.train import ExpertRun, train_expert
+from humanoid_gpt.backends import load_backend
+from humanoid_gpt.experts.checkpoint import load_checkpoint
+from humanoid_gpt.experts.train import ExpertRun, plan_expert, train_expert
+from humanoid_gpt.hme.clusters import ManifestError, cluster_of
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
-from humanoid_gpt_sim2sim.tasks import make_cluster_env
+from humanoid_gpt.runs import CheckpointError, latest_checkpoint
 
 TASK = "HGPT-Cluster-900"
 
@@ -22,13 +23,10 @@ def _run(tmp_path, **kw) -> ExpertRun:
         save_interval=1,
         log_root=tmp_path / "runs",
         run_name="r",
+        threads=1,
         tracking=TrackingConfig(randomization=RandomizationConfig.off()),
     )
     return ExpertRun(TASK, **{**defaults, **kw})
-
-
-def _make_env(g1):
-    return lambda r: make_cluster_env(g1, r.task, r.tracking, r.num_envs, r.seed, threads=1)
 
 
 def _weights(path) -> dict:
@@ -36,7 +34,7 @@ def _weights(path) -> dict:
 
 
 def test_ppo_iterations_change_the_policy_and_checkpoints_describe_themselves(tmp_path, g1, walk_manifest):
-    run_dir = train_expert(_run(tmp_path), g1, _make_env(g1))
+    run_dir = train_expert(_run(tmp_path), g1)
     first, last = _weights(run_dir / "model_0.pt"), _weights(latest_checkpoint(run_dir))
     changed = [k for k in first if not torch.equal(first[k], last[k])]
     assert changed, "two PPO iterations left the actor unchanged"
@@ -50,11 +48,11 @@ def test_ppo_iterations_change_the_policy_and_checkpoints_describe_themselves(tm
 def test_resume_restores_the_exact_training_state(tmp_path, g1, walk_manifest):
     from humanoid_gpt.experts.runner import ExpertRunner
 
-    run_dir = train_expert(_run(tmp_path), g1, _make_env(g1))
+    run_dir = train_expert(_run(tmp_path), g1)
     ckpt = latest_checkpoint(run_dir)
     saved = load_checkpoint(ckpt)
     config = json.loads((run_dir / "config.json").read_text())
-    env = _make_env(g1)(_run(tmp_path))
+    env = load_backend("mujoco", g1=g1).expert_env(plan_expert(_run(tmp_path)))
     torch.manual_seed(123)  # a different init and RNG than the saved run
     runner = ExpertRunner(env, config["ppo"], None, config["meta"])
     assert runner.resume(ckpt) == saved["iter"] + 1
@@ -83,16 +81,16 @@ def test_a_kill_while_saving_loses_only_that_checkpoint(tmp_path, g1, walk_manif
 
     monkeypatch.setattr(torch, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
-        train_expert(_run(tmp_path, max_iterations=3), g1, _make_env(g1))
+        train_expert(_run(tmp_path, max_iterations=3), g1)
     monkeypatch.setattr(torch, "save", real_save)
     run_dir = tmp_path / "runs" / TASK / "r"
     assert sorted(p.name for p in run_dir.glob("model_*")) == ["model_0.pt"]  # no half file posing as model_1
-    resumed = train_expert(_run(tmp_path, max_iterations=3, resume=run_dir), g1, _make_env(g1))
+    resumed = train_expert(_run(tmp_path, max_iterations=3, resume=run_dir), g1)
     assert load_checkpoint(latest_checkpoint(resumed))["iter"] == 2
 
 
 def test_bad_checkpoints_and_resumes_fail_before_training(tmp_path, g1, walk_manifest):
-    run_dir = train_expert(_run(tmp_path, max_iterations=1), g1, _make_env(g1))
+    run_dir = train_expert(_run(tmp_path, max_iterations=1), g1)
     ckpt = latest_checkpoint(run_dir)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -108,11 +106,11 @@ def test_bad_checkpoints_and_resumes_fail_before_training(tmp_path, g1, walk_man
         load_checkpoint(ckpt, {"obs_dims": {"policy": 99, "critic": 99, "student": 136, "teacher": 520}})
     relative = TrackingConfig(action_relative_to_reference=True, randomization=RandomizationConfig.off())
     with pytest.raises(CheckpointError, match="action_relative_to_reference differ"):
-        train_expert(_run(tmp_path, resume=run_dir, tracking=relative), g1, _make_env(g1))
+        train_expert(_run(tmp_path, resume=run_dir, tracking=relative), g1)
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         empty = tmp_path / "empty"
         empty.mkdir()
-        train_expert(_run(tmp_path, resume=empty), g1, _make_env(g1))
+        train_expert(_run(tmp_path, resume=empty), g1)
 
 
 def test_task_ids_name_a_cluster():
@@ -125,7 +123,7 @@ def test_expert_evaluation_and_registry(tmp_path, g1, walk_manifest, walk_clip):
     from humanoid_gpt.experts.evaluation import evaluate_expert
     from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
 
-    run_dir = train_expert(_run(tmp_path, max_iterations=1), g1, _make_env(g1))
+    run_dir = train_expert(_run(tmp_path, max_iterations=1), g1)
     ckpt = latest_checkpoint(run_dir)
     result = evaluate_expert(g1, ckpt, [walk_clip.slice(0, 60), walk_clip.slice(300, 360)], progress=False)
     metrics = result["aggregate"]
@@ -162,8 +160,8 @@ def test_train_all_fans_out(tmp_path, walk_manifest, executor, monkeypatch):
     submitit's local executor (what runs as SLURM jobs on a cluster)."""
     import shutil
 
-    from humanoid_gpt.clusters import load_manifest
     from humanoid_gpt.experts.fanout import cluster_runs, train_all
+    from humanoid_gpt.hme.clusters import load_manifest
 
     # Two one-clip clusters, so the fan-out has more than one job.
     data = json.loads(walk_manifest.read_text())

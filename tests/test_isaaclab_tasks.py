@@ -12,7 +12,7 @@ import torch
 pytest.importorskip("isaaclab", reason="Isaac Lab is installed by scripts/setup_env.sh")
 
 import humanoid_gpt_tasks  # noqa: E402  (sets up local assets before Isaac Lab reads them)
-from humanoid_gpt.clusters import default_manifest, task_id  # noqa: E402
+from humanoid_gpt.hme.clusters import default_manifest, task_id  # noqa: E402
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
 from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
@@ -177,15 +177,13 @@ def test_randomization_events_apply(simulation, walk_path):
 
 def test_ppo_on_isaaclab_changes_the_policy(simulation, tmp_path, walk_manifest, g1):
     """The expert runner and checkpoints work on the Isaac Lab backend too (a few iterations, few envs)."""
-    from isaaclab.envs import ManagerBasedRLEnv
-    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
-
-    from humanoid_gpt.experts.checkpoint import latest_checkpoint, load_checkpoint
+    from humanoid_gpt.experts.checkpoint import load_checkpoint
     from humanoid_gpt.experts.train import ExpertRun, train_expert
-    from humanoid_gpt_tasks.train import isaac_env_cfg
+    from humanoid_gpt.runs import latest_checkpoint
 
     run = ExpertRun(
         "HGPT-Cluster-900",
+        backend="isaaclab",
         num_envs=4,
         max_iterations=2,
         save_interval=1,
@@ -193,7 +191,7 @@ def test_ppo_on_isaaclab_changes_the_policy(simulation, tmp_path, walk_manifest,
         run_name="i",
         tracking=TRACKING,
     )
-    run_dir = train_expert(run, g1, lambda r: RslRlVecEnvWrapper(ManagerBasedRLEnv(cfg=isaac_env_cfg(r))))
+    run_dir = train_expert(run, g1)
     first = load_checkpoint(run_dir / "model_0.pt")["actor_state_dict"]
     last = load_checkpoint(latest_checkpoint(run_dir))
     assert last["infos"]["hgpt"]["obs_dims"]["policy"] == 520
@@ -202,11 +200,10 @@ def test_ppo_on_isaaclab_changes_the_policy(simulation, tmp_path, walk_manifest,
 
 def test_dagger_on_isaaclab_distill(simulation, tmp_path, walk_manifest, g1, untrained_experts, registry_of):
     """HGPT-Distill: the student drives Isaac Lab envs, the cluster's expert labels them, checkpoints are written."""
-    from humanoid_gpt.clusters import active_manifest
     from humanoid_gpt.students.checkpoint import load_student
     from humanoid_gpt.students.dagger import DaggerConfig
-    from humanoid_gpt.students.distill import DistillRun, distill, teacher_task
-    from humanoid_gpt_tasks.distill import distill_env_cfg, isaac_distill_env
+    from humanoid_gpt.students.distill import DistillRun, distill, plan_distill
+    from humanoid_gpt_tasks.backend import plan_env_cfg
 
     registry = registry_of(untrained_experts[:1], clusters=("900",))
     registry.save(tmp_path / "experts.json")
@@ -219,11 +216,18 @@ def test_dagger_on_isaaclab_distill(simulation, tmp_path, walk_manifest, g1, unt
         warmup_updates=1,
         save_interval=1,
     )
-    run = DistillRun(tmp_path / "experts.json", "gpt-s", context=8, log_root=tmp_path, run_name="d", dagger=dagger)
-    clusters, tracking = teacher_task(registry)
-    cfg, owner = distill_env_cfg({c: active_manifest().clip_paths(c) for c in clusters}, tracking, 4)
-    assert cfg.commands.motion.motion_weights == [1.0] and owner == [0]
-    run_dir = distill(run, g1, lambda *_: isaac_distill_env(cfg, owner))
+    run = DistillRun(
+        tmp_path / "experts.json",
+        backend="isaaclab",
+        context=8,
+        log_root=tmp_path,
+        run_name="d",
+        dagger=dagger,
+    )
+    plan = plan_distill(run)
+    cfg = plan_env_cfg(plan)
+    assert cfg.commands.motion.motion_weights == [1.0] and plan.clip_cluster == (0,)
+    run_dir = distill(run, g1)
     first, _ = load_student(run_dir / "student_1.pt", g1)
     last, meta = load_student(run_dir / "student_2.pt", g1, context=8)
     assert meta["teachers"] == {"900": str(untrained_experts[0])}

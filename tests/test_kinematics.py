@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from humanoid_gpt.kinematics import clip_body_states, forward_kinematics
 from humanoid_gpt.motion import load_clip
+from humanoid_gpt.motion.kinematics import clip_body_states, forward_kinematics
 
 
 @pytest.mark.parametrize("name", ["B_HandsUp", "B_Fence2"])

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from humanoid_gpt import rotations as R
-from humanoid_gpt.kinematics import clip_body_states
 from humanoid_gpt.motion import load_clip
+from humanoid_gpt.motion.kinematics import clip_body_states
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot import G1_KEYPOINT_NAMES
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from humanoid_gpt.experts.checkpoint import CheckpointError
+from humanoid_gpt.runs import CheckpointError
 from humanoid_gpt.experts.registry import RegistryError
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.motion.library import MotionLibrary
@@ -271,8 +271,8 @@ def test_student_checkpoints_with_the_wrong_h_or_content_are_refused(make_traine
 
 def export_tiny(kind: str, g1, real_tokens, folder):
     """A tiny student (normalizer fitted on real observations), saved as a checkpoint and exported to ONNX."""
-    from humanoid_gpt.experts.checkpoint import save_checkpoint
-    from humanoid_gpt.students.export import export_onnx
+    from humanoid_gpt.deploy.onnx import export_onnx
+    from humanoid_gpt.runs import save_checkpoint
 
     model = tiny(kind, context=16 if kind == "tcn" else 8)
     model.normalizer.train()
@@ -286,7 +286,7 @@ def export_tiny(kind: str, g1, real_tokens, folder):
 def test_onnx_exports_match_pytorch_on_real_observations(kind, g1, real_tokens, tmp_path):
     import onnxruntime as ort
 
-    from humanoid_gpt.students.export import read_onnx_metadata
+    from humanoid_gpt.deploy.onnx import read_onnx_metadata
 
     model, paths = export_tiny(kind, g1, real_tokens, tmp_path)
     meta = read_onnx_metadata(paths["streaming"])
@@ -317,9 +317,9 @@ def exported(g1, real_tokens, tmp_path_factory):
 
 
 def test_the_harness_runs_a_student_in_torch_and_onnx_runtime_alike(g1, walk_clip, exported):
-    from humanoid_gpt.students.export import OnnxMetadataError
+    from humanoid_gpt.deploy.onnx import OnnxMetadataError
+    from humanoid_gpt.deploy.policies import make_policy
     from humanoid_gpt_sim2sim.evaluate import evaluate
-    from humanoid_gpt_sim2sim.policies import make_policy
 
     clips = [walk_clip.slice(0, 120), walk_clip.slice(300, 420)]
     checkpoint = exported["streaming"].parent / "s.pt"
@@ -338,8 +338,8 @@ def test_the_harness_runs_a_student_in_torch_and_onnx_runtime_alike(g1, walk_cli
 def test_tensorrt_engines_build_from_the_streaming_onnx(exported, tmp_path):
     import json
 
+    from humanoid_gpt.deploy.tensorrt import build_engine
     from humanoid_gpt.errors import HGPTError
-    from humanoid_gpt.students.tensorrt import build_engine
 
     try:
         import tensorrt  # noqa: F401
@@ -353,7 +353,7 @@ def test_tensorrt_engines_build_from_the_streaming_onnx(exported, tmp_path):
 
 
 def test_onnx_files_without_our_metadata_are_refused(tmp_path):
-    from humanoid_gpt.students.export import OnnxMetadataError, read_onnx_metadata
+    from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata
 
     path = tmp_path / "plain.onnx"
     torch.onnx.export(torch.nn.Linear(3, 2), (torch.zeros(1, 3),), str(path), dynamo=False)

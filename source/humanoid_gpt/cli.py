@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from humanoid_gpt import configure_process
 from humanoid_gpt.errors import HGPTError
 
 
@@ -117,11 +118,12 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _sim2sim_eval(args: argparse.Namespace) -> int:
+    from humanoid_gpt.backends import load_backend
+    from humanoid_gpt.deploy.policies import make_policy, policy_task_settings
     from humanoid_gpt.mdp.config import TrackingConfig
+    from humanoid_gpt.metrics import write_report
     from humanoid_gpt.motion.io import load_clips
     from humanoid_gpt.robot import load_g1
-    from humanoid_gpt_sim2sim.evaluate import evaluate, write_report
-    from humanoid_gpt_sim2sim.policies import make_policy, policy_task_settings
 
     g1 = load_g1()
     clips = load_clips(args.motions, g1, progress=True)
@@ -131,7 +133,8 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
     cfg = TrackingConfig(
         **(policy_task_settings(args.policy) or {"action_relative_to_reference": args.relative_actions})
     )
-    result = evaluate(g1, clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.threads, args.seed)
+    backend = load_backend("mujoco", g1=g1, threads=args.threads)
+    result = backend.evaluate(clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.seed)
     write_report(result, args.out)
     agg = result["aggregate"]
     print(
@@ -144,43 +147,33 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
 
 def _train_expert(args: argparse.Namespace) -> int:
     from humanoid_gpt.experts.train import ExpertRun, train_expert
-    from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
+    from humanoid_gpt.flags import from_args
     from humanoid_gpt.robot import load_g1
 
-    if args.backend != "mujoco":
-        raise HGPTError("--backend isaaclab trains through scripts/train_expert.py (Isaac Lab's launcher)")
-    from humanoid_gpt_sim2sim.tasks import make_cluster_env
-
-    g1 = load_g1()
-    tracking = TrackingConfig(action_relative_to_reference=args.relative_actions)
-    if args.no_randomization:
-        tracking.randomization = RandomizationConfig.off()
-    run = ExpertRun.from_args(args, tracking=tracking)
-    make_env = lambda r: make_cluster_env(g1, r.task, r.tracking, r.num_envs, r.seed, r.threads, args.compile)  # noqa: E731
-    print(f"run: {train_expert(run, g1, make_env)}")
+    print(f"run: {train_expert(from_args(ExpertRun, args), load_g1())}")
     return 0
 
 
 def _train_all(args: argparse.Namespace) -> int:
-    from humanoid_gpt.clusters import active_manifest
     from humanoid_gpt.experts.fanout import cluster_runs, train_all
     from humanoid_gpt.experts.train import ExpertRun
+    from humanoid_gpt.flags import from_args
+    from humanoid_gpt.hme.clusters import active_manifest
 
-    template = ExpertRun.from_args(args, task="")
-    runs = cluster_runs(active_manifest(), template, args.clusters)
+    runs = cluster_runs(active_manifest(), from_args(ExpertRun, args), args.clusters)
     for run_dir in train_all(runs, args.executor, args.slurm_folder, ray_address=args.ray_address):
         print(f"run: {run_dir}")
     return 0
 
 
 def _experts_eval(args: argparse.Namespace) -> int:
-    from humanoid_gpt.clusters import active_manifest, cluster_of
     from humanoid_gpt.experts.checkpoint import load_checkpoint
     from humanoid_gpt.experts.evaluation import evaluate_expert
     from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
+    from humanoid_gpt.hme.clusters import active_manifest, cluster_of
+    from humanoid_gpt.metrics import write_report
     from humanoid_gpt.motion.io import load_clips
     from humanoid_gpt.robot import load_g1
-    from humanoid_gpt_sim2sim.evaluate import write_report
 
     g1 = load_g1()
     meta = load_checkpoint(args.checkpoint)["infos"]["hgpt"]
@@ -203,26 +196,17 @@ def _experts_eval(args: argparse.Namespace) -> int:
 
 
 def _distill(args: argparse.Namespace) -> int:
+    from humanoid_gpt.flags import from_args
     from humanoid_gpt.robot import load_g1
     from humanoid_gpt.students.distill import DistillRun, distill
 
-    if args.backend != "mujoco":
-        raise HGPTError("--backend isaaclab distills through scripts/distill.py --task HGPT-Distill (Isaac Lab)")
-    from humanoid_gpt_sim2sim.tasks import make_distill_env
-
-    g1 = load_g1()
-    run = DistillRun.from_args(args)
-
-    def make_env(clusters, tracking, num_envs, seed):
-        return make_distill_env(g1, clusters, tracking, num_envs, seed, args.threads, run.dagger.balance_clusters)
-
-    print(f"run: {distill(run, g1, make_env)}")
+    print(f"run: {distill(from_args(DistillRun, args), load_g1())}")
     return 0
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
+    from humanoid_gpt.deploy.onnx import export_onnx
     from humanoid_gpt.robot import load_g1
-    from humanoid_gpt.students.export import export_onnx
 
     paths = export_onnx(args.checkpoint, args.out or args.checkpoint.parent, load_g1())
     for graph, path in paths.items():
@@ -231,24 +215,17 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _export_tensorrt(args: argparse.Namespace) -> int:
-    from humanoid_gpt.students.tensorrt import build_engine
+    from humanoid_gpt.deploy.tensorrt import build_engine
 
     print(f"engine: {build_engine(args.onnx, args.out, args.fp16, args.max_batch)}")
     return 0
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    """Options of an expert run, named like ExpertRun's fields."""
-    p.add_argument("--num-envs", type=int, default=256)
-    p.add_argument("--max-iterations", type=int, default=1000)
-    p.add_argument("--save-interval", type=int, default=50)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--log-root", type=Path, help="default: $HGPT_OUTPUT_ROOT/experts")
-    p.add_argument("--run-name", help="default: the start time")
-    p.add_argument("--threads", type=int, default=2)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from humanoid_gpt.experts.train import ExpertRun
+    from humanoid_gpt.flags import add_flags
+    from humanoid_gpt.students.distill import DistillRun
+
     p = argparse.ArgumentParser(
         prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1"
     )
@@ -304,13 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="training").add_subparsers(dest="train_command", required=True)
     t = train.add_parser("expert", help="train one cluster expert with PPO")
-    t.add_argument("--task", required=True, help="e.g. HGPT-Cluster-002 (clusters come from the manifest)")
-    t.add_argument("--backend", choices=("mujoco", "isaaclab"), default="mujoco")
-    _add_run_options(t)
-    t.add_argument("--resume", type=Path, help="a run folder (its latest checkpoint) or a checkpoint file")
-    t.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
-    t.add_argument("--no-randomization", action="store_true")
-    t.add_argument("--compile", action="store_true", help="torch.compile the MDP maths (30-40 s once)")
+    add_flags(t, ExpertRun, required=("task",))
     t.set_defaults(func=_train_expert)
 
     experts = sub.add_parser("experts", help="trained experts").add_subparsers(dest="experts_command", required=True)
@@ -326,31 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     a = train.add_parser("all", help="train every cluster of the manifest: locally, on Ray or on SLURM (submitit)")
     a.add_argument("--executor", choices=("local", "ray", "submitit"), default="local")
     a.add_argument("--clusters", nargs="+", help="only these cluster ids (default: all)")
-    _add_run_options(a)
+    add_flags(a, ExpertRun, exclude=("task",))
     a.add_argument("--slurm-folder", type=Path, help="submitit's job folder (default outputs/submitit)")
     a.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
     a.set_defaults(func=_train_all)
 
     d = sub.add_parser("distill", help="distill the registry's retained experts into one student (parallel DAgger)")
-    d.add_argument("--registry", type=Path, required=True, help="the expert registry (hgpt experts eval writes it)")
-    d.add_argument("--backend", choices=("mujoco", "isaaclab"), default="mujoco")
-    d.add_argument("--student", default="gpt-s", help="preset: gpt-s, gpt-b, gpt-l, mlp, tcn")
-    d.add_argument("--context", type=int, help="H, tokens the student sees (default: the preset's)")
-    d.add_argument("--num-envs", type=int)
-    d.add_argument("--max-iterations", type=int)
-    d.add_argument("--max-minutes", type=float, help="also stop after this wall-clock budget")
-    d.add_argument("--steps-per-iteration", type=int)
-    d.add_argument("--batch-windows", type=int)
-    d.add_argument("--updates-per-iteration", type=int)
-    d.add_argument("--lr", type=float)
-    d.add_argument("--beta-iterations", type=int, help="iterations over which teacher actions fade out")
-    d.add_argument("--max-resident-teachers", type=int)
-    d.add_argument("--save-interval", type=int)
-    d.add_argument("--seed", type=int)
-    d.add_argument("--log-root", type=Path, help="default: $HGPT_OUTPUT_ROOT/students")
-    d.add_argument("--run-name", help="default: the start time")
-    d.add_argument("--resume", type=Path, help="a run folder (its latest checkpoint) or a student checkpoint")
-    d.add_argument("--threads", type=int, default=2)
+    add_flags(d, DistillRun)
     d.set_defaults(func=_distill)
 
     export = sub.add_parser("export", help="export a student").add_subparsers(dest="export_command", required=True)
@@ -375,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_process()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

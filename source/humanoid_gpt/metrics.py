@@ -1,4 +1,4 @@
-"""The paper's tracking metrics, with their units as part of the contract (DESIGN.md).
+"""The paper's tracking metrics, with their units as part of the contract (docs/architecture.md, "Metrics").
 
 - SR: share of episodes that reach the motion's end without a fall.
 - MPJPE (rad) / MPJVE (rad/s): mean absolute joint position / velocity error over the 29 joints and all frames.
@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
+from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.frames import to_heading_frame
 from humanoid_gpt.rotations import quat_error_angle
 from humanoid_gpt.state import KinematicState
@@ -84,3 +87,8 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
     for k in ERROR_KEYS:
         out[k] = sum(r.sums[k] for r in records) / max(frames, 1)
     return out
+
+
+def write_report(result: dict, path: str | Path) -> Path:
+    write_text_atomic(path, json.dumps(result, indent=2))
+    return Path(path)

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from rsl_rl.utils import resolve_callable
 
-from humanoid_gpt.experts.checkpoint import CheckpointError, load_checkpoint, robot_hash
+from humanoid_gpt.backends import load_backend
+from humanoid_gpt.experts.checkpoint import load_checkpoint
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1
+from humanoid_gpt.runs import CheckpointError, robot_hash
 
 
 def load_expert_policy(checkpoint: str | Path, env, g1: G1 | None = None):
@@ -47,12 +49,15 @@ def expert_tracking_config(checkpoint: str | Path, meta: dict | None = None) -> 
 
 
 def evaluate_expert(
-    g1: G1, checkpoint: str | Path, clips: Sequence[MotionClip], num_envs: int = 16, progress: bool = True
+    g1: G1,
+    checkpoint: str | Path,
+    clips: Sequence[MotionClip],
+    num_envs: int = 16,
+    progress: bool = True,
+    backend: str = "mujoco",
 ) -> dict:
     """Sim2sim metrics of the expert on ``clips`` (each played once from its start, no randomization)."""
-    from humanoid_gpt_sim2sim.evaluate import evaluate
-
     tracking = expert_tracking_config(checkpoint)
-    return evaluate(
-        g1, clips, lambda env: load_expert_policy(checkpoint, env, g1), tracking, num_envs, progress=progress
+    return load_backend(backend).evaluate(
+        clips, lambda env: load_expert_policy(checkpoint, env, g1), tracking, num_envs, progress=progress
     )

@@ -8,21 +8,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from humanoid_gpt.clusters import ClusterManifest, task_id
-from humanoid_gpt.experts.train import ExpertRun
+from humanoid_gpt.experts.train import ExpertRun, train_expert
+from humanoid_gpt.hme.clusters import ClusterManifest, task_id
 
 Executor = Literal["local", "ray", "submitit"]
 
 
 def train_cluster(run: ExpertRun) -> str:
-    """One job: build the cluster's MuJoCo env and train its expert. Top-level, so Ray and submitit can pickle it."""
-    from humanoid_gpt.experts.train import train_expert
+    """One job: train the cluster's expert on the run's backend. Top-level, so Ray and submitit can pickle it."""
     from humanoid_gpt.robot import load_g1
-    from humanoid_gpt_sim2sim.tasks import make_cluster_env
 
-    g1 = load_g1()
-    make_env = lambda r: make_cluster_env(g1, r.task, r.tracking, r.num_envs, r.seed, r.threads)  # noqa: E731
-    return str(train_expert(run, g1, make_env))
+    return str(train_expert(run, load_g1()))
 
 
 def cluster_runs(

@@ -6,14 +6,8 @@ from pathlib import Path
 
 from rsl_rl.runners import OnPolicyRunner
 
-from humanoid_gpt.experts.checkpoint import (
-    FORMAT,
-    SCHEMA_VERSION,
-    load_checkpoint,
-    restore_rng,
-    rng_state,
-    save_checkpoint,
-)
+from humanoid_gpt.experts.checkpoint import FORMAT, SCHEMA_VERSION, load_checkpoint
+from humanoid_gpt.runs import restore_rng, rng_state, save_checkpoint
 
 
 class ExpertRunner(OnPolicyRunner):

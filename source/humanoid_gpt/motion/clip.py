@@ -100,3 +100,13 @@ class MotionClip:
         return self.replace(
             fps=float(fps), root_pos=lerp(self.root_pos), root_quat=quat, joint_pos=lerp(self.joint_pos)
         )
+
+
+def clip_windows(clip: MotionClip, seconds: float, count: int) -> list[MotionClip]:
+    """``count`` windows of ``seconds`` spread evenly through ``clip``: SR on minutes-long takes measures only the
+    first fall, windows measure tracking all along the take."""
+    n = int(seconds * clip.fps)
+    if n >= clip.num_frames:
+        return [clip]
+    starts = torch.linspace(0, clip.num_frames - n - 1, count).long().tolist()
+    return [clip.slice(s, s + n).replace(name=f"{clip.name}@{s / clip.fps:.0f}s") for s in starts]

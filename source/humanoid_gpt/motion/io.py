@@ -191,7 +191,7 @@ def read_beyondmimic_npz(path: str | Path, g1: G1 | None = None, joint_order: st
 
 def _body_match_error(g1: G1, clip: MotionClip, body_pos: np.ndarray, frames: int = 5) -> float:
     """Worst distance between stored bodies and their nearest FK body, over a few frames spread through the clip."""
-    from humanoid_gpt.kinematics import forward_kinematics
+    from humanoid_gpt.motion.kinematics import forward_kinematics
 
     idx = np.unique(np.linspace(0, clip.num_frames - 1, frames).astype(int))
     fk = forward_kinematics(g1, clip.qpos()[idx]).pos  # (f, B, 3)
@@ -372,7 +372,7 @@ def save_beyondmimic_npz(
     G1 uses; ``"unitree"`` keeps the G1 order (as the G1 Moves NPZs do). Like BeyondMimic's own converter, the file
     holds N - 1 frames (the last frame has no forward velocity).
     """
-    from humanoid_gpt.kinematics import clip_body_states
+    from humanoid_gpt.motion.kinematics import clip_body_states
 
     g1 = g1 or load_g1()
     perm = joint_order_permutations(g1)[joint_order]

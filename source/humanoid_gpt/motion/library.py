@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from humanoid_gpt.kinematics import clip_body_states
 from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.motion.kinematics import clip_body_states
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
 from humanoid_gpt.state import KinematicState
 

@@ -9,7 +9,6 @@ action_scale = 0.25 * effort_limit / kp.
 from __future__ import annotations
 
 import functools
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +19,6 @@ import numpy as np
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import AssetError
-
-_mujoco_log = logging.getLogger("mujoco")
-# MuJoCo's default warning handler appends to MUJOCO_LOG.TXT in the working directory: route warnings to logging.
-mujoco.set_mju_user_warning(lambda msg: _mujoco_log.warning(msg.strip()))
 
 MENAGERIE_ROBOT = "unitree_g1"
 MENAGERIE_ENTRY = "g1_mjlab"

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from humanoid_gpt.experts.checkpoint import CheckpointError, read_payload, robot_hash
 from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
 from humanoid_gpt.robot.g1 import G1
+from humanoid_gpt.runs import CheckpointError, read_payload, robot_hash
 from humanoid_gpt.students import Student, StudentConfig, build_student
 
 FORMAT = "humanoid_gpt.student"
 SCHEMA_VERSION = 1
+PREFIX = "student"
+"""Student checkpoints of a training run are ``student_<iteration>.pt``."""
 
 
 def student_meta(cfg: StudentConfig, g1: G1, tracking: dict) -> dict:

@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 from tensordict import TensorDict
 
-from humanoid_gpt.experts.checkpoint import CheckpointError, load_checkpoint
+from humanoid_gpt.experts.checkpoint import load_checkpoint
 from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
 from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.robot.g1 import G1
+from humanoid_gpt.runs import CheckpointError
 
 MUST_MATCH = ("action_relative_to_reference", "control_dt", "keypoints", "root_body", "anchor_body")
 """Task settings a teacher must share with the distillation task: they define its action and observation."""

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from humanoid_gpt.experts.checkpoint import CheckpointError, restore_rng, rng_state, save_checkpoint
+from humanoid_gpt.runs import CheckpointError, restore_rng, rng_state, save_checkpoint
 from humanoid_gpt.students.base import Student
 from humanoid_gpt.students.checkpoint import read_student_checkpoint
 from humanoid_gpt.students.dagger import (

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from humanoid_gpt.deploy.onnx import read_onnx_metadata
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.io_utils import atomic_write, write_text_atomic
-from humanoid_gpt.students.export import read_onnx_metadata
 
 
 def import_tensorrt():

@@ -2,7 +2,7 @@
 real LAFAN1 clips, with learning curves and sim2sim metrics before and after training (issue 4, section 4).
 
     HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie \\
-        .venv/bin/python benchmarks/expert_learning.py --cluster walk --minutes 60 --out outputs/evidence/walk
+        .venv/bin/python experiments/expert_learning.py --cluster walk --minutes 60 --out outputs/evidence/walk
 
 Writes ``report.json`` (curves and metrics), ``curves.png`` and the run's checkpoints under ``--out``.
 """
@@ -24,13 +24,14 @@ from evidence_common import CLUSTERS, eval_policy, window_set  # noqa: E402
 from humanoid_gpt import settings  # noqa: E402
 from humanoid_gpt.experts.ppo import expert_ppo_cfg  # noqa: E402
 from humanoid_gpt.experts.runner import ExpertRunner  # noqa: E402
-from humanoid_gpt.experts.train import run_meta, seed_everything  # noqa: E402
+from humanoid_gpt.experts.train import run_meta  # noqa: E402
 from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
 from humanoid_gpt.metrics import summarize  # noqa: E402
 from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
 from humanoid_gpt.robot import load_g1  # noqa: E402
+from humanoid_gpt.runs import seed_everything  # noqa: E402
 from humanoid_gpt_sim2sim.env import MujocoTrackingEnv  # noqa: E402
 
 

@@ -3,7 +3,8 @@ is scored on 10-s windows of clips."""
 
 from __future__ import annotations
 
-from humanoid_gpt_sim2sim.evaluate import clip_windows, evaluate
+from humanoid_gpt.motion.clip import clip_windows
+from humanoid_gpt_sim2sim.evaluate import evaluate
 
 CLUSTERS = {
     # Subject 1's walks for training; another performer's walk held out.

@@ -2,7 +2,7 @@
 backend, then sim2sim metrics of the students against their teachers, on the clusters' clips and on clips of
 performers held out from training (issue 5, section 4).
 
-    HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie .venv/bin/python benchmarks/distill_learning.py \\
+    HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie .venv/bin/python experiments/distill_learning.py \\
         --expert walk=outputs/evidence/walk/run/model_1000.pt \\
         --expert dance=outputs/evidence/dance45/run/model_1000.pt \\
         --students gpt-s mlp tcn --iterations 100 --out outputs/evidence/distill
@@ -25,17 +25,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 from evidence_common import CLUSTERS, eval_policy, window_set  # noqa: E402
 
 from humanoid_gpt import settings  # noqa: E402
-from humanoid_gpt.clusters import ClusterManifest  # noqa: E402
+from humanoid_gpt.deploy.policies import TorchStudentPolicy  # noqa: E402
 from humanoid_gpt.experts.checkpoint import load_checkpoint  # noqa: E402
 from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy  # noqa: E402
 from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule  # noqa: E402
+from humanoid_gpt.hme.clusters import ClusterManifest  # noqa: E402
 from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
 from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.robot import load_g1  # noqa: E402
+from humanoid_gpt.runs import latest_checkpoint  # noqa: E402
 from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
-from humanoid_gpt.students.distill import DistillRun, distill, latest_student_checkpoint, print_progress  # noqa: E402
-from humanoid_gpt_sim2sim.policies import TorchStudentPolicy  # noqa: E402
-from humanoid_gpt_sim2sim.tasks import make_distill_env  # noqa: E402
+from humanoid_gpt.students.distill import DistillRun, distill, print_progress  # noqa: E402
 
 COLUMNS = (
     ("sr_percent", "SR (%)", 1),
@@ -111,7 +111,13 @@ def main() -> None:
         # The TCN preset's receptive field (31 steps) needs H >= 31; below that, same layers with shorter dilations.
         overrides = {"tcn_dilations": (1, 1, 2, 2, 1, 1, 2, 4)} if name == "tcn" and args.context < 31 else {}
         run = DistillRun(
-            args.out / "experts.json", name, args.context, args.out / "runs", name, overrides=overrides, dagger=dagger
+            args.out / "experts.json",
+            student=name,
+            context=args.context,
+            log_root=args.out / "runs",
+            run_name=name,
+            overrides=overrides,
+            dagger=dagger,
         )
         curves[name], start = [], time.time()
 
@@ -119,11 +125,8 @@ def main() -> None:
             log.append({"iteration": iteration, "minutes": (time.time() - start) / 60, **stats})
             print_progress(iteration, stats)
 
-        def make_env(clusters, tracking, num_envs, seed):
-            return make_distill_env(g1, clusters, tracking, num_envs, seed)
-
-        run_dir = distill(run, g1, make_env, manifest, on_iteration=record)
-        ckpt = latest_student_checkpoint(run_dir)
+        run_dir = distill(run, g1, manifest=manifest, on_iteration=record)
+        ckpt = latest_checkpoint(run_dir, "student")
         tracking = expert_tracking_config(next(iter(experts.values())))
         results[name] = {
             c: {

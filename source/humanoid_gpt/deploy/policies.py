@@ -99,7 +99,7 @@ class OnnxStudentPolicy(StreamingStudentPolicy):
     def __init__(self, path: str | Path, env) -> None:
         import onnxruntime as ort
 
-        from humanoid_gpt.students.export import OnnxMetadataError, read_onnx_metadata
+        from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata
 
         meta = read_onnx_metadata(path)
         if meta["graph"] != "streaming":
@@ -137,7 +137,7 @@ def check_policy_task(path, settings: dict, env) -> None:
 def policy_task_settings(spec: str) -> dict | None:
     """The action convention a student file was made for (None for other policies), so evaluation can match it."""
     if spec.endswith(".onnx"):
-        from humanoid_gpt.students.export import read_onnx_metadata
+        from humanoid_gpt.deploy.onnx import read_onnx_metadata
 
         return {"action_relative_to_reference": read_onnx_metadata(spec)["action_relative_to_reference"]}
     payload = _student_checkpoint(spec)
@@ -150,7 +150,7 @@ def _student_checkpoint(spec: str) -> dict | None:
     """The payload when ``spec`` is a student checkpoint; None for anything else (TorchScript files are .pt too)."""
     if not spec.endswith(".pt"):
         return None
-    from humanoid_gpt.experts.checkpoint import CheckpointError
+    from humanoid_gpt.runs import CheckpointError
     from humanoid_gpt.students.checkpoint import read_student_checkpoint
 
     try:

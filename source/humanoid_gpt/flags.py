@@ -1,0 +1,93 @@
+"""Command-line flags generated from a run config dataclass, so each option is defined once, with one default.
+
+Every scalar field becomes a flag spelled ``--num-envs`` (the ``hgpt`` command) or ``--num_envs`` (Isaac Lab's
+scripts); a field's ``metadata["help"]`` is its help text. A ``bool`` field that defaults to False is a switch
+(``--compile``); one that defaults to True is turned off with ``--no-<name>``. Fields whose type is a dataclass are
+flattened (their own scalar fields become flags) when ``metadata["flatten"]`` is set, and skipped otherwise, as are
+fields with ``metadata["flag"] = False``. Flags default to None, so :func:`from_args` keeps the dataclass's own
+default for every option the user did not give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+Style = Literal["hgpt", "isaaclab"]
+_SCALARS = (int, float, str, Path)
+
+
+def _scalar_type(hint: Any) -> tuple[type | None, tuple | None]:
+    """(int, float, str, Path or bool; the allowed values of a Literal) for ``X`` and ``X | None``; (None, None) for
+    anything else."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 else None
+    if typing.get_origin(hint) is Literal:
+        return str, typing.get_args(hint)
+    return (hint if hint in (*_SCALARS, bool) else None), None
+
+
+def _flag(name: str, style: Style) -> str:
+    return "--" + (name if style == "isaaclab" else name.replace("_", "-"))
+
+
+def option_fields(cls: type) -> list[tuple[dataclasses.Field, type, tuple | None]]:
+    """(field, scalar type, allowed values or None) for every field that is a flag, nested ones included."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("flag", True) is False:
+            continue
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint) and f.metadata.get("flatten"):
+            out += option_fields(hint)
+        elif (kind := _scalar_type(hint))[0] is not None:
+            out.append((f, *kind))
+    return out
+
+
+def add_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    style: Style = "hgpt",
+    exclude: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+) -> None:
+    """Add a flag for every option of ``cls`` (see the module docstring), except those named in ``exclude``; fields
+    without a default, and those named in ``required``, must be given."""
+    for f, kind, choices in option_fields(cls):
+        if f.name in exclude:
+            continue
+        must = f.name in required or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        help_text = f.metadata.get("help", "")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if kind is bool:
+            name = f.name if default is False else f"no_{f.name}"
+            parser.add_argument(
+                _flag(name, style), dest=f.name, action="store_const", const=default is False, help=help_text
+            )
+            continue
+        shown = f" (default: {default})" if default not in (None, dataclasses.MISSING) else ""
+        parser.add_argument(
+            _flag(f.name, style), dest=f.name, type=kind, choices=choices, required=must, help=help_text + shown
+        )
+
+
+def from_args(cls: type, args: argparse.Namespace | dict, **overrides):
+    """An instance of ``cls`` from parsed flags: given options replace the defaults, nested configs included;
+    ``overrides`` replace top-level fields."""
+    given = {k: v for k, v in (vars(args) if isinstance(args, argparse.Namespace) else args).items() if v is not None}
+    top: dict = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint) and f.metadata.get("flatten"):
+            top[f.name] = hint(**{g.name: given[g.name] for g in dataclasses.fields(hint) if g.name in given})
+        elif f.name in given and f.metadata.get("flag", True) is not False:
+            top[f.name] = given[f.name]
+    return cls(**{**top, **overrides})

@@ -1,0 +1,119 @@
+"""Run plumbing every training stage shares: run folders, seeding, RNG state, atomic checkpoints and resume.
+
+Experts (PPO) and students (DAgger) both write self-describing checkpoints through :func:`save_checkpoint` and read
+them back through :func:`read_payload`; a run folder holds ``config.json`` and ``<prefix>_<iteration>.pt`` files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from humanoid_gpt import settings
+from humanoid_gpt.errors import HGPTError
+from humanoid_gpt.io_utils import atomic_write
+
+
+class CheckpointError(HGPTError):
+    """A checkpoint that is missing, unreadable, or made for another task, robot or config."""
+
+
+def config_hash(*configs: dict) -> str:
+    """Stable hash of JSON-able configs (what makes two runs the same experiment)."""
+    text = json.dumps(configs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def robot_hash(xml_path: Path) -> str:
+    return hashlib.sha256(Path(xml_path).read_bytes()).hexdigest()[:16]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state(generator: torch.Generator | None = None) -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "env": generator.get_state() if generator is not None else None,
+    }
+
+
+def restore_rng(state: dict, generator: torch.Generator | None = None) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if generator is not None and state.get("env") is not None:
+        generator.set_state(state["env"])
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """Write atomically: a crash mid-write leaves the previous checkpoint, never a truncated one."""
+    with atomic_write(path) as f:
+        torch.save(payload, f)
+    return Path(path)
+
+
+def read_payload(path: str | Path, fmt: str, schema_version: int, meta_of: Callable[[dict], dict | None]):
+    """Load a checkpoint file and its metadata (``meta_of(payload)``); refuses a missing, unreadable or foreign
+    file, or one of a newer schema, naming the file. Returns ``(payload, meta)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e}); it is corrupt or truncated") from e
+    meta = meta_of(payload) if isinstance(payload, dict) else None
+    if not meta or meta.get("format") != fmt:
+        raise CheckpointError(f"{path}: not a {fmt.replace('.', ' ')} checkpoint (no '{fmt}' metadata)")
+    if meta.get("schema_version", 0) > schema_version:
+        raise CheckpointError(f"{path}: schema version {meta['schema_version']} is newer than this code")
+    return payload, meta
+
+
+def latest_checkpoint(run_dir: Path, prefix: str = "model") -> Path | None:
+    """The checkpoint of the highest iteration in ``run_dir`` (``<prefix>_<iteration>.pt``); files whose suffix is
+    not an iteration number (``model_best.pt``) are not part of the sequence."""
+    numbered = [p for p in run_dir.glob(f"{prefix}_*.pt") if p.stem.removeprefix(f"{prefix}_").isdigit()]
+    return max(numbered, key=lambda p: int(p.stem.removeprefix(f"{prefix}_")), default=None)
+
+
+def resume_checkpoint(resume: Path, prefix: str) -> Path:
+    """The checkpoint a ``--resume`` value names: a run folder (its latest ``<prefix>_<it>.pt``) or a file."""
+    found = latest_checkpoint(resume, prefix) if resume.is_dir() else resume
+    if found is None:
+        raise CheckpointError(f"{resume} holds no checkpoint ({prefix}_<iteration>.pt) to resume from")
+    return found
+
+
+def run_dir(resume: Path | None, log_root: Path | None, stage: str, group: str, run_name: str | None) -> Path:
+    """A run's folder: the resumed run's own, else ``<log_root or $HGPT_OUTPUT_ROOT/stage>/<group>/<run name>``
+    (the start time when unnamed)."""
+    if resume is not None:
+        return resume if resume.is_dir() else resume.parent
+    root = log_root or settings.output_root() / stage
+    return root / group / (run_name or time.strftime("%Y-%m-%d_%H-%M-%S"))
+
+
+def process_rank() -> int:
+    """This process's rank under torchrun (``WORLD_SIZE`` > 1), else 0: seeds are offset by it so ranks differ."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
+def run_device(device: str, distributed: bool) -> str:
+    """``device``, or under ``distributed`` (one process per GPU) this rank's GPU."""
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if distributed else device
