@@ -1,0 +1,67 @@
+"""Readers of raw human motion capture, each returning a :class:`HumanMotion` in one convention.
+
+Formats: BVH (:func:`read_bvh`), Acclaim ASF/AMC (:func:`read_amc`, :func:`read_asf`) and raw global joint positions
+in ``.npy`` / ``.npz`` (:func:`read_positions`). The convention: metres, world Z up, right-handed; global joint
+positions (T, J, 3) and, when the source has them, global orientations as quaternions (w, x, y, z); canonical joint
+names beside each source's own (:mod:`.names`); provenance (path, format, unit and scale, up axis, how the frame rate
+was obtained). Bad files raise :class:`MocapFormatError` naming the file, the line or field, and the fix; guesses
+that deserve a look are :class:`MocapWarning` warnings.
+
+SMPL body-model parameter files (AMASS ``.npz`` with ``poses``, ``trans``, ``betas``) are recognised but not read:
+that needs the body-model files through the ``smplx`` package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .amc import AsfBone, AsfSkeleton, read_amc, read_asf
+from .bvh import read_bvh
+from .conventions import MocapWarning
+from .names import CANONICAL_NAMES, PRESETS
+from .positions import AMASS_KEYS, amass_error, read_positions
+from .skeleton import HumanMotion, MocapFormatError, Skeleton
+
+MOCAP_SUFFIXES: tuple[str, ...] = (".bvh", ".amc", ".npy", ".npz")
+
+__all__ = [
+    "CANONICAL_NAMES",
+    "MOCAP_SUFFIXES",
+    "PRESETS",
+    "AsfBone",
+    "AsfSkeleton",
+    "HumanMotion",
+    "MocapFormatError",
+    "MocapWarning",
+    "Skeleton",
+    "read_amc",
+    "read_asf",
+    "read_bvh",
+    "read_mocap",
+    "read_positions",
+]
+
+
+def read_mocap(path: str | Path, **options) -> HumanMotion:
+    """Read any supported mocap file by its suffix; ``options`` go to the format's reader
+    (:func:`read_bvh`, :func:`read_amc` (``asf_path=``), :func:`read_positions`)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if suffix == ".bvh":
+        return read_bvh(path, **options)
+    if suffix == ".amc":
+        return read_amc(path, **options)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if all(k in data.keys() for k in AMASS_KEYS):
+                raise amass_error(path)
+    if suffix in (".npy", ".npz"):
+        return read_positions(path, **options)
+    raise MocapFormatError(
+        f"{path}: unknown mocap file type '{path.suffix}'. Fix: use one of {', '.join(MOCAP_SUFFIXES)} "
+        "(an .asf is a skeleton: read the .amc motion that uses it)"
+    )
