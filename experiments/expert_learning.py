@@ -55,7 +55,7 @@ def main() -> None:
     train_names, held_out_names = CLUSTERS[args.cluster]
     train_clips = [load_clip(lafan / f"{n}.csv", g1=g1) for n in train_names]
     held_out = [load_clip(lafan / f"{n}.csv", g1=g1) for n in held_out_names]
-    # Relative-to-reference actions learn fastest on CPU (DESIGN.md); sensor and initial-state noise stay on.
+    # Relative-to-reference actions learn fastest on CPU (docs/architecture.md); sensor and initial-state noise stay on.
     dr = RandomizationConfig(friction=False, mass=False, push=False, gains=False, latency=False)
     tracking = TrackingConfig(action_relative_to_reference=True, randomization=dr)
     env = MujocoTrackingEnv(g1, MotionLibrary.from_clips(train_clips, g1), tracking, args.num_envs, args.seed)

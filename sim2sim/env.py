@@ -20,7 +20,7 @@ from humanoid_gpt.mdp import observations as O
 from humanoid_gpt.mdp.actions import joint_targets
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
 from humanoid_gpt.mdp.randomization import push_velocity, sample_env_params
-from humanoid_gpt.mdp.reset import latest_start, reset_state_from_reference
+from humanoid_gpt.mdp.reset import ReferenceClock
 from humanoid_gpt.mdp.rewards import TrackingStep, compute_rewards
 from humanoid_gpt.mdp.terminations import compute_failures, motion_ended
 from humanoid_gpt.metrics import MetricsAccumulator, step_errors
@@ -87,8 +87,7 @@ class MujocoTrackingEnv(VecEnv):
             self.worlds.randomize(self.params)
 
         n, a = num_envs, self.num_actions
-        self.clip_ids = torch.zeros(n, dtype=torch.long)
-        self.motion_time = torch.zeros(n, dtype=torch.float64)
+        self.clock = ReferenceClock(library, n, self.dt)
         self.episode_length_buf = torch.zeros(n, dtype=torch.long)
         self.action = torch.zeros(n, a)
         self.prev_action = torch.zeros(n, a)
@@ -103,8 +102,13 @@ class MujocoTrackingEnv(VecEnv):
 
     # Reference and robot state -------------------------------------------------------------------------------------
 
-    def _ref(self, dt_ahead: float = 0.0) -> KinematicState:
-        return self.library.frames(self.clip_ids, self.motion_time + dt_ahead)
+    @property
+    def clip_ids(self) -> torch.Tensor:
+        return self.clock.clip_ids
+
+    @property
+    def motion_time(self) -> torch.Tensor:
+        return self.clock.motion_time
 
     def robot_state(self) -> KinematicState:
         w = self.worlds
@@ -144,10 +148,7 @@ class MujocoTrackingEnv(VecEnv):
 
     def start_at(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, times: torch.Tensor) -> None:
         """Place ``env_ids`` at ``times`` of ``clip_ids`` (reference state initialization, noise per config)."""
-        times = latest_start(self.library, clip_ids, times, self.dt)
-        self.clip_ids[env_ids] = clip_ids
-        self.motion_time[env_ids] = times
-        s = reset_state_from_reference(self.library.frames(clip_ids, times), self.consts, self.dr, self.generator)
+        s = self.clock.start(env_ids, clip_ids, times, self.consts, self.dr, self.generator)
         root_ang_body = R.quat_apply_inverse(s.root_quat, s.root_ang_vel)
         qpos = torch.cat([s.root_pos, s.root_quat, s.joint_pos], -1).double().numpy()
         qvel = torch.cat([s.root_lin_vel, root_ang_body, s.joint_vel], -1).double().numpy()
@@ -177,7 +178,7 @@ class MujocoTrackingEnv(VecEnv):
         return reward, terms, failed, fail_terms, step_errors(s.robot, s.ref)
 
     def get_observations(self) -> TensorDict:
-        self.ref_next, self._clocks_moved = self._ref(self.dt), False
+        self.ref_next, self._clocks_moved = self.clock.reference(self.dt), False
         student, privileged = self._observe(self.robot_state(), self.ref_next, self.action)
         return TensorDict(
             {"policy": privileged, "critic": privileged, "student": student, "teacher": privileged},
@@ -195,12 +196,12 @@ class MujocoTrackingEnv(VecEnv):
         self._delayed[0] = actions
         applied = self._delayed[self.params.latency_steps, torch.arange(self.num_envs)]
         if self._clocks_moved:  # start_at since the last observation: the cached reference is stale
-            self.ref_next, self._clocks_moved = self._ref(self.dt), False
+            self.ref_next, self._clocks_moved = self.clock.reference(self.dt), False
         ref = self.ref_next
         targets = joint_targets(applied, self.consts, ref.joint_pos if self.cfg.action_relative_to_reference else None)
         self._push()
         self.worlds.step(targets.double().numpy(), self.decimation)
-        self.motion_time += self.dt
+        self.clock.advance()
         self.episode_length_buf += 1
 
         torque = torch.from_numpy(self.worlds.torque).float()

@@ -103,3 +103,43 @@ def registry_of():
         return registry
 
     return make
+
+
+# Students, DAgger and export (tests/students_support.py has the plain helpers) ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def walk_library(g1, walk_clip):
+    from students_support import TRACKING
+
+    from humanoid_gpt.motion.library import MotionLibrary
+
+    return MotionLibrary.from_clips([walk_clip.slice(0, 400)], g1, TRACKING.keypoints)
+
+
+@pytest.fixture(scope="session")
+def real_tokens(g1, walk_library):
+    """Student observations of 2 G1s falling about under zero actions for 40 steps, with an episode restart."""
+    import torch
+    from students_support import make_env
+
+    env = make_env(g1, walk_library, num_envs=2)
+    obs, tokens = env.get_observations(), []
+    for _ in range(40):
+        tokens.append(obs["student"])
+        obs, *_ = env.step(torch.zeros(2, 29))
+    env.close()
+    return torch.stack(tokens, 1)
+
+
+@pytest.fixture(scope="session")
+def experts(untrained_experts):
+    return untrained_experts
+
+
+@pytest.fixture(scope="session")
+def exported(g1, real_tokens, tmp_path_factory):
+    """A GPT student's two ONNX graphs."""
+    from students_support import export_tiny
+
+    return export_tiny("gpt", g1, real_tokens, tmp_path_factory.mktemp("export"))[1]

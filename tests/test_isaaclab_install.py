@@ -1,4 +1,5 @@
-"""Setup installs Isaac Lab 3.0 kit-less beside the core (the recipe in DESIGN.md); the task package builds on it."""
+"""Setup installs Isaac Lab 3.0 kit-less beside the core (the recipe in docs/architecture.md, "What runs where");
+the task package builds on it."""
 
 import importlib.metadata
 

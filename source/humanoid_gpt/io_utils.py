@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -35,3 +36,18 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_write(path, "w") as f:
         f.write(text)
+
+
+def read_versioned_json(path: str | Path, schema_version: int, error: type[Exception], what: str) -> dict:
+    """A JSON object with ``schema_version`` equal to ``schema_version``; anything else raises ``error`` naming
+    the file (``what`` says what the file should be, e.g. "cluster manifest")."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"cannot read {what} {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise error(f"{path}: a {what} is a JSON object with 'schema_version', not a {type(data).__name__}")
+    if data.get("schema_version") != schema_version:
+        raise error(f"{path}: schema_version {data.get('schema_version')!r}, this code reads {schema_version}")
+    return data

@@ -12,7 +12,7 @@ from isaaclab.utils import configclass
 
 from humanoid_gpt import rotations as R
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
-from humanoid_gpt.mdp.reset import latest_start, reset_state_from_reference
+from humanoid_gpt.mdp.reset import ReferenceClock
 from humanoid_gpt.mdp.rewards import TrackingStep
 from humanoid_gpt.metrics import step_errors
 from humanoid_gpt.motion.io import load_clips
@@ -44,8 +44,7 @@ class MotionReferenceCommand(CommandTerm):
         root_ids, _ = self.robot.find_bodies([self.tracking.root_body])
         self.root_id = int(root_ids[0])
         self.dt = env.step_dt
-        self.clip_ids = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
-        self.motion_time = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
+        self.clock = ReferenceClock(self.library, self.num_envs, self.dt, self.device)
         self.metrics = {k: torch.zeros(self.num_envs, device=self.device) for k in ("mpkpe_mm", "mpjpe")}
         self._cache: dict = {}
         self._version = 0
@@ -53,12 +52,20 @@ class MotionReferenceCommand(CommandTerm):
     # The command ------------------------------------------------------------------------------------------------
 
     @property
+    def clip_ids(self) -> torch.Tensor:
+        return self.clock.clip_ids
+
+    @property
+    def motion_time(self) -> torch.Tensor:
+        return self.clock.motion_time
+
+    @property
     def command(self) -> torch.Tensor:
         return self.ref_next().joint_pos
 
     def ref_next(self) -> KinematicState:
         """The reference one control step ahead of the robot's clock (what the next action should reach)."""
-        return self._cached("ref_next", lambda: self.library.frames(self.clip_ids, self.motion_time + self.dt))
+        return self._cached("ref_next", lambda: self.clock.reference(self.dt))
 
     def _cached(self, key: str, make):
         stamp = (self._env.common_step_counter, self._version)
@@ -126,11 +133,7 @@ class MotionReferenceCommand(CommandTerm):
 
     def start_at(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, times: torch.Tensor) -> None:
         """Place ``env_ids`` at ``times`` of ``clip_ids`` (reference state initialization, noise per config)."""
-        times = latest_start(self.library, clip_ids, times, self.dt)
-        self.clip_ids[env_ids] = clip_ids
-        self.motion_time[env_ids] = times
-        ref = self.library.frames(clip_ids, times)
-        s = reset_state_from_reference(ref, self.consts, self.tracking.randomization)
+        s = self.clock.start(env_ids, clip_ids, times, self.consts, self.tracking.randomization)
         origin = self._env.scene.env_origins[env_ids]
         pose = torch.cat([s.root_pos + origin, R.wxyz_to_xyzw(R.quat_normalize(s.root_quat))], dim=-1)
         self.robot.write_root_link_pose_to_sim_index(root_pose=pose, env_ids=env_ids)
@@ -141,7 +144,7 @@ class MotionReferenceCommand(CommandTerm):
         self._version += 1
 
     def _update_command(self) -> None:
-        self.motion_time += self.dt
+        self.clock.advance()
         self._version += 1
 
 

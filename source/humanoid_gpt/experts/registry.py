@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.io_utils import read_versioned_json, write_text_atomic
 
 SCHEMA_VERSION = 1
 
@@ -78,12 +78,6 @@ class ExpertRegistry:
 
     @classmethod
     def load(cls, path: str | Path) -> ExpertRegistry:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise RegistryError(f"cannot read expert registry {path}: {e}") from e
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise RegistryError(f"{path}: schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        data = read_versioned_json(path, SCHEMA_VERSION, RegistryError, "expert registry")
         experts = {c: ExpertRecord(**r) for c, r in data.get("experts", {}).items()}
         return cls(experts, RetentionRule(**data.get("rule", {})))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.io_utils import read_versioned_json, write_text_atomic
 from humanoid_gpt.motion.io import MOTION_SUFFIXES
 
 SCHEMA_VERSION = 1
@@ -81,13 +81,7 @@ def cluster_clip_table(
 
 def load_manifest(path: str | Path) -> ClusterManifest:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ManifestError(f"cannot read cluster manifest {path}: {e}") from e
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ManifestError(f"{path}: schema_version {version!r}, this code reads {SCHEMA_VERSION}")
+    data = read_versioned_json(path, SCHEMA_VERSION, ManifestError, "cluster manifest")
     clusters = data.get("clusters")
     if not isinstance(clusters, dict) or not clusters:
         raise ManifestError(f"{path}: 'clusters' must map cluster ids to lists of clip paths")

@@ -44,7 +44,7 @@ class RewardConfig:
 
 @dataclass
 class TerminationConfig:
-    anchor_height: float = 0.25  # m, |z_ref - z| of the anchor body (DESIGN.md)
+    anchor_height: float = 0.25  # m, |z_ref - z| of the anchor body (docs/architecture.md)
     anchor_tilt: float = 1.0  # rad between the reference's and the robot's anchor up axes (heading-invariant)
     end_effector_height: float = 0.25  # m, any end effector
     root_xy_drift: float = 0.0
@@ -97,7 +97,7 @@ class TrackingConfig:
     episode_seconds: float = 10.0
     action_relative_to_reference: bool = False
     """False: target = q_default + a * scale (the student's fixed action space). True: target = q_ref_next + a * scale
-    (zero action is plain PD tracking; DESIGN.md reports faster expert learning with it)."""
+    (zero action is plain PD tracking; docs/architecture.md, "What runs where")."""
     self_collisions: bool = False
     """Robot links collide with each other (then the self_collision penalty counts those contacts). Off by default
     in both backends, as in Isaac Lab's Newton articulation default."""

@@ -37,7 +37,7 @@ def student_observation(
     noise: RandomizationConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The deployable observation (N, 136), as DESIGN.md lists it. ``noise`` adds uniform sensor noise."""
+    """The deployable observation (N, 136), as docs/architecture.md lists it. ``noise`` adds uniform sensor noise."""
     q = robot.root_quat
     ang_vel = R.quat_apply_inverse(q, robot.root_ang_vel)
     gravity = R.projected_gravity(q)

@@ -55,3 +55,38 @@ def latest_start(library, clip_ids: torch.Tensor, times: torch.Tensor, control_d
     """``times`` (float64) moved back where needed so an episode never starts within two steps of its clip's end."""
     latest = (library.duration[clip_ids].double() - 2 * control_dt).clamp_min(0.0)
     return torch.minimum(times.double(), latest)
+
+
+class ReferenceClock:
+    """Each env's clip and time in it: the motion-reference state every backend keeps, and episode starts.
+
+    ``start`` places envs at a phase of a clip and returns the robot state a backend writes into its simulator.
+    """
+
+    def __init__(self, library, num_envs: int, control_dt: float, device: torch.device | str = "cpu") -> None:
+        self.library, self.dt = library, control_dt
+        self.clip_ids = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self.motion_time = torch.zeros(num_envs, dtype=torch.float64, device=device)
+
+    def reference(self, ahead: float = 0.0) -> KinematicState:
+        """The reference ``ahead`` seconds past every env's clock."""
+        return self.library.frames(self.clip_ids, self.motion_time + ahead)
+
+    def start(
+        self,
+        env_ids: torch.Tensor,
+        clip_ids: torch.Tensor,
+        times: torch.Tensor,
+        consts: RobotTensors,
+        cfg: RandomizationConfig | None = None,
+        generator: torch.Generator | None = None,
+    ) -> RootJointState:
+        """Put ``env_ids`` at ``times`` of ``clip_ids`` (never within two steps of a clip's end); the matching robot
+        state (reference state initialization, noise per ``cfg``)."""
+        times = latest_start(self.library, clip_ids, times, self.dt)
+        self.clip_ids[env_ids] = clip_ids
+        self.motion_time[env_ids] = times
+        return reset_state_from_reference(self.library.frames(clip_ids, times), consts, cfg, generator)
+
+    def advance(self) -> None:
+        self.motion_time += self.dt

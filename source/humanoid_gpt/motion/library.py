@@ -34,7 +34,7 @@ class MotionLibrary:
         quats: torch.Tensor,
         num_joints: int,
         body_names: tuple[str, ...],
-        weights: torch.Tensor | None = None,
+        weights: Sequence[float] | torch.Tensor | None = None,
     ) -> None:
         self.names = list(names)
         self.body_names = tuple(body_names)
@@ -47,7 +47,7 @@ class MotionLibrary:
         self._num_linear = linear.shape[1]
         self._num_quats = quats.shape[1]
         self._data = torch.cat([linear, *_slerp_table(quats, self.num_frames)], dim=1)  # one row per frame
-        self.weights = torch.ones(len(names), device=self.device) if weights is None else weights.to(self.device)
+        self.set_weights(torch.ones(len(names)) if weights is None else weights)
         j, b = num_joints, len(body_names)
         sizes = {
             "joint_pos": j,
@@ -102,7 +102,6 @@ class MotionLibrary:
             )
             quats.append(np.concatenate([clip.root_quat[:, None], bs.quat], axis=1))
         as_t = lambda x: torch.as_tensor(np.concatenate(x), dtype=dtype, device=device)  # noqa: E731
-        w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         return cls(
             [c.name for c in clips],
             torch.tensor([c.fps for c in clips], dtype=torch.float64),
@@ -111,7 +110,7 @@ class MotionLibrary:
             as_t(quats),
             clips[0].joint_pos.shape[1],
             body_names,
-            w,
+            weights,
         )
 
     @property
@@ -121,9 +120,6 @@ class MotionLibrary:
     @property
     def total_frames(self) -> int:
         return int(self.num_frames.sum())
-
-    def clip_index(self, name: str) -> int:
-        return self.names.index(name)
 
     def set_weights(self, weights: Sequence[float] | torch.Tensor) -> None:
         """Per-clip sampling weights (non-negative, not all zero); a later stage sets them from clusters."""

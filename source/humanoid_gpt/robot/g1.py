@@ -1,9 +1,9 @@
 """The Unitree G1 29-DoF (rev 1.0): the one place that knows the robot.
 
-Names, motor classes, gains and the default pose are the G1's own facts (DESIGN.md); indices into a model are always
-resolved from the model by name. Gains follow BeyondMimic / mjlab: kp = armature * w^2, kd = 2 * zeta * armature * w
-with w = 2 pi 10 Hz and zeta = 2, and a policy action a maps to q_target = q_default + a * action_scale with
-action_scale = 0.25 * effort_limit / kp.
+Names, motor classes, gains and the default pose are the G1's own facts (docs/architecture.md, "The G1 facts");
+indices into a model are always resolved from the model by name. Gains follow BeyondMimic / mjlab:
+kp = armature * w^2, kd = 2 * zeta * armature * w with w = 2 pi 10 Hz and zeta = 2, and a policy action a maps to
+q_target = q_default + a * action_scale with action_scale = 0.25 * effort_limit / kp.
 """
 
 from __future__ import annotations

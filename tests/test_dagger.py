@@ -1,0 +1,166 @@
+"""Parallel DAgger: boundary masking, learning, exact resume, checkpoint checks, torch.distributed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from students_support import TRACKING, make_env, tiny
+
+from humanoid_gpt.runs import CheckpointError
+from humanoid_gpt.students.checkpoint import load_student, student_meta
+from humanoid_gpt.students.dagger import DaggerConfig, Rollout, distillation_loss, window_mask
+from humanoid_gpt.students.teachers import TeacherPool
+from humanoid_gpt.students.trainer import DaggerTrainer
+
+
+def test_windows_that_cross_an_episode_boundary_are_masked_not_mixed():
+    first = torch.tensor([[True, False, False, False], [False, False, True, False], [False, True, False, True]])
+    expected = torch.tensor([[True] * 4, [True, True, False, False], [True, False, False, False]])
+    assert torch.equal(window_mask(first), expected)
+    # Masked positions (the new episode's) do not count: changing their labels changes nothing.
+    model = tiny("gpt", context=4)
+    tokens, labels = torch.randn(3, 4, 136), torch.randn(3, 4, 29)
+    noisy = labels.clone()
+    noisy[~expected] += 100.0
+    with torch.no_grad():
+        a, counted = distillation_loss(model, Rollout(tokens, labels, first))
+        b, _ = distillation_loss(model, Rollout(tokens, noisy, first))
+    assert counted == int(expected.sum()) and torch.allclose(a, b)
+
+
+@pytest.fixture(scope="module")
+def make_trainer(g1, walk_library, experts, registry_of):
+    """``make_trainer(run_dir, **dagger_settings)``: a DAgger trainer on 4 walk envs taught by two experts."""
+    return lambda run_dir, **cfg: _trainer(g1, walk_library, experts, registry_of(experts), run_dir, **cfg)
+
+
+def _trainer(g1, walk_library, experts, registry, tmp_path, **cfg):
+    env = make_env(g1, walk_library, num_envs=4)
+    obs = env.get_observations()
+    teachers = TeacherPool(registry, ["a", "b"], TRACKING, int(obs["teacher"].shape[-1]), 29, g1)
+    student = tiny("gpt", context=8)
+    settings = dict(
+        num_envs=4,
+        steps_per_iteration=16,
+        batch_windows=8,
+        updates_per_iteration=4,
+        warmup_updates=1,
+        lr=1e-3,
+        beta_iterations=1,
+        save_interval=1,
+    )
+    dagger = DaggerConfig(**{**settings, **cfg})
+    meta = {
+        **student_meta(student.cfg, g1, TRACKING.to_dict()),
+        "teachers": {"a": str(experts[0]), "b": str(experts[1])},
+    }
+    route = lambda: torch.arange(4) % 2  # noqa: E731
+    return DaggerTrainer(env, student, teachers, route, dagger, meta, tmp_path / "run")
+
+
+def test_a_dagger_iteration_reduces_the_loss_on_a_fixed_batch(make_trainer, g1, tmp_path):
+    trainer = make_trainer(tmp_path)
+    rollout, stats = trainer.collect()
+    assert stats["teacher_action_share"] == 1.0  # beta starts at 1: the teacher drives
+    batch = rollout.windows(8)
+    with torch.no_grad():
+        before, _ = distillation_loss(trainer.model, batch)
+    trainer.buffer.add(batch)
+    for _ in range(4):
+        trainer.update(batch)
+    with torch.no_grad():
+        after, _ = distillation_loss(trainer.model, batch)
+    assert after < 0.8 * before
+    trainer.learn(1)  # a whole iteration: collects with beta < 1 and checkpoints
+    assert (tmp_path / "run" / "student_1.pt").is_file()
+
+
+def test_resume_restores_the_exact_training_state(make_trainer, g1, tmp_path):
+    first = make_trainer(tmp_path)
+    first.learn(2)
+    ckpt = tmp_path / "run" / "student_2.pt"
+    torch.manual_seed(99)
+    second = make_trainer(tmp_path)
+    assert second.resume(ckpt) == 2
+    for a, b in zip(first.student.state_dict().values(), second.student.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(first.buffer.all().tokens, second.buffer.all().tokens)
+    batch_a = first.buffer.sample(8, first.generator)
+    batch_b = second.buffer.sample(8, second.generator)
+    assert torch.equal(batch_a.tokens, batch_b.tokens)
+    assert first.update(batch_a) == second.update(batch_b)
+    assert torch.equal(next(first.student.parameters()), next(second.student.parameters()))
+    # A resume into other settings is refused before any step.
+    other = make_trainer(tmp_path, lr=5e-4)
+    with pytest.raises(CheckpointError, match="lr"):
+        other.resume(ckpt)
+
+
+# Bad input ------------------------------------------------------------------------------------------------------------
+
+
+def test_student_checkpoints_with_the_wrong_h_or_content_are_refused(make_trainer, g1, tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.save(tmp_path / "s.pt")
+    model, meta = load_student(tmp_path / "s.pt", g1, context=8)
+    assert meta["student"]["context"] == 8 and meta["joint_names"] == list(g1.joint_names)
+    with pytest.raises(CheckpointError, match="H=8, not H=32"):
+        load_student(tmp_path / "s.pt", g1, context=32)
+    (tmp_path / "bad.pt").write_bytes((tmp_path / "s.pt").read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_student(tmp_path / "bad.pt")
+    torch.save({"model": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a humanoid_gpt student"):
+        load_student(tmp_path / "foreign.pt")
+
+
+# Export ---------------------------------------------------------------------------------------------------------------
+
+
+# Multi-process training -----------------------------------------------------------------------------------------------
+
+
+class _NoEnv:
+    """The update step never touches the env; DDP is tested on fixed batches."""
+
+    num_envs = 1
+
+    def get_observations(self):
+        return {}
+
+
+def _global_batch() -> tuple[Rollout, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    tokens, labels = torch.randn(8, 8, 136, generator=g), torch.randn(8, 8, 29, generator=g)
+    return Rollout(tokens, labels, torch.zeros(8, 8, dtype=torch.bool)), tokens.flatten(0, 1)
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    cfg = DaggerConfig(num_envs=1, steps_per_iteration=8, warmup_updates=1)
+    trainer = DaggerTrainer(_NoEnv(), tiny("gpt"), None, None, cfg, {})
+    batch, tokens = _global_batch()
+    half = slice(4 * rank, 4 * rank + 4)
+    trainer.student.normalizer.train()
+    trainer.student.normalizer.update(tokens.view(8, 8, 136)[half].flatten(0, 1))  # statistics all-reduced
+    trainer.update(Rollout(batch.tokens[half], batch.labels[half], batch.first[half]))
+    torch.save(trainer.student.state_dict(), f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_distributed_training_with_gloo_matches_one_process_on_the_whole_batch(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    cfg = DaggerConfig(num_envs=1, steps_per_iteration=8, warmup_updates=1)
+    single = DaggerTrainer(_NoEnv(), tiny("gpt"), None, None, cfg, {})
+    batch, tokens = _global_batch()
+    single.student.normalizer.train()
+    single.student.normalizer.update(tokens)
+    single.update(batch)
+    for name, value in single.student.state_dict().items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), f"ranks disagree on {name}"
+        assert torch.allclose(ranks[0][name], value, atol=1e-5), f"{name} differs from one process on the whole batch"

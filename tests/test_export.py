@@ -1,0 +1,85 @@
+"""Deployment exports: ONNX parity with PyTorch on real observations, the harness running them, TensorRT where
+it imports, foreign files refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from students_support import TRACKING, export_tiny
+
+
+@pytest.mark.parametrize("kind", ["gpt", "tcn", "mlp"])
+def test_onnx_exports_match_pytorch_on_real_observations(kind, g1, real_tokens, tmp_path):
+    import onnxruntime as ort
+
+    from humanoid_gpt.deploy.onnx import read_onnx_metadata
+
+    model, paths = export_tiny(kind, g1, real_tokens, tmp_path)
+    meta = read_onnx_metadata(paths["streaming"])
+    assert meta["joint_names"] == list(g1.joint_names) and meta["context"] == model.cfg.context
+    assert np.allclose(meta["kp"], g1.kp) and np.allclose(meta["default_joint_pos"], g1.default_joint_pos)
+    assert meta["control_dt"] == 0.02 and meta["action_relative_to_reference"] is True
+    assert [tuple(p) for p in meta["obs_layout"]][0] == ("base_ang_vel", 3)
+    stream = ort.InferenceSession(str(paths["streaming"]), providers=["CPUExecutionProvider"])
+    window = ort.InferenceSession(str(paths["windowed"]), providers=["CPUExecutionProvider"])
+    cache, count = model.initial_state(2)
+    ort_cache, ort_count = cache.numpy(), count.numpy()
+    worst = 0.0
+    with torch.no_grad():
+        for t in range(real_tokens.shape[1]):
+            action, cache, count = model.step(real_tokens[:, t], cache, count)
+            feeds = {"obs": real_tokens[:, t].numpy(), "cache": ort_cache, "count": ort_count}
+            ort_action, ort_cache, ort_count = stream.run(None, feeds)
+            tokens = real_tokens[:, max(0, t - model.cfg.context + 1) : t + 1].numpy()
+            (windowed,) = window.run(None, {"tokens": tokens})
+            worst = max(worst, np.abs(ort_action - action.numpy()).max(), np.abs(windowed - action.numpy()).max())
+    assert worst < 1e-5
+
+
+def test_the_harness_runs_a_student_in_torch_and_onnx_runtime_alike(g1, walk_clip, exported):
+    from humanoid_gpt.deploy.onnx import OnnxMetadataError
+    from humanoid_gpt.deploy.policies import make_policy
+    from humanoid_gpt_sim2sim.evaluate import evaluate
+
+    clips = [walk_clip.slice(0, 120), walk_clip.slice(300, 420)]
+    checkpoint = exported["streaming"].parent / "s.pt"
+    runs = {
+        str(spec): evaluate(g1, clips, lambda env, spec=spec: make_policy(str(spec), env), TRACKING, progress=False)
+        for spec in (checkpoint, exported["streaming"])
+    }
+    torch_run, onnx_run = runs.values()
+    assert torch_run["aggregate"]["episodes"] == 2
+    for key in ("sr_percent", "mean_episode_steps", "mpjpe", "mpkpe_mm"):
+        assert torch_run["aggregate"][key] == pytest.approx(onnx_run["aggregate"][key], rel=1e-4, abs=1e-6), key
+    with pytest.raises(OnnxMetadataError, match="windowed graph"):
+        evaluate(g1, clips, lambda env: make_policy(str(exported["windowed"]), env), TRACKING, progress=False)
+
+
+def test_tensorrt_engines_build_from_the_streaming_onnx(exported, tmp_path):
+    import json
+
+    from humanoid_gpt.deploy.tensorrt import build_engine
+    from humanoid_gpt.errors import HGPTError
+
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        with pytest.raises(HGPTError, match="needs the `tensorrt` Python package and an NVIDIA GPU"):
+            build_engine(exported["streaming"], tmp_path / "s.engine")
+        pytest.skip("tensorrt is not installed (it needs an NVIDIA GPU): checked the error, skipped the build")
+    engine = build_engine(exported["streaming"], tmp_path / "s.engine", max_batch=16)
+    assert engine.stat().st_size > 0
+    assert json.loads((tmp_path / "s.engine.json").read_text())["joint_names"][0] == "left_hip_pitch_joint"
+
+
+def test_onnx_files_without_our_metadata_are_refused(tmp_path):
+    from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata
+
+    path = tmp_path / "plain.onnx"
+    torch.onnx.export(torch.nn.Linear(3, 2), (torch.zeros(1, 3),), str(path), dynamo=False)
+    with pytest.raises(OnnxMetadataError, match="no humanoid_gpt metadata"):
+        read_onnx_metadata(path)
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    with pytest.raises(OnnxMetadataError, match="not a readable ONNX"):
+        read_onnx_metadata(tmp_path / "junk.onnx")

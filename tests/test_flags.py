@@ -1,0 +1,44 @@
+"""Run options are defined once (a dataclass per run) and both the ``hgpt`` command and the Isaac Lab scripts take
+them from there, in their own spelling, with the same defaults."""
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from humanoid_gpt.experts.train import ExpertRun
+from humanoid_gpt.flags import add_flags, from_args, option_fields
+from humanoid_gpt.students.distill import DistillRun
+
+
+def _parser(cls, style, **kw) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(exit_on_error=False)
+    add_flags(p, cls, style, **kw)
+    return p
+
+
+def test_defaults_are_the_dataclass_defaults_in_both_spellings():
+    hgpt = from_args(ExpertRun, _parser(ExpertRun, "hgpt").parse_args(["--task", "HGPT-Cluster-001"]))
+    isaac = from_args(ExpertRun, _parser(ExpertRun, "isaaclab").parse_args(["--task", "HGPT-Cluster-001"]))
+    assert hgpt == isaac == ExpertRun("HGPT-Cluster-001")
+
+
+def test_flags_fill_fields_nested_configs_included():
+    args = ["--registry", "r.json", "--num_envs", "8", "--max_iterations", "3", "--lr", "0.001"]
+    args.append("--no_balance_clusters")
+    run = from_args(DistillRun, _parser(DistillRun, "isaaclab").parse_args(args))
+    assert run.registry == Path("r.json") and run.dagger.num_envs == 8 and run.dagger.max_iterations == 3
+    assert run.dagger.lr == 0.001 and run.dagger.balance_clusters is False
+    assert run.dagger.seed == DistillRun(Path("r.json")).dagger.seed  # untouched options keep their defaults
+    hgpt = _parser(ExpertRun, "hgpt").parse_args(["--task", "t", "--num-envs", "16", "--relative-actions"])
+    run = from_args(ExpertRun, hgpt)
+    assert run.num_envs == 16 and run.relative_actions and run.task_config().action_relative_to_reference
+
+
+def test_every_scalar_field_is_an_option_and_choices_are_checked():
+    names = {f.name for f, _, _ in option_fields(ExpertRun)}
+    scalar = {f.name for f in dataclasses.fields(ExpertRun) if f.name != "tracking"}
+    assert names == scalar
+    with pytest.raises(argparse.ArgumentError):
+        _parser(ExpertRun, "hgpt").parse_args(["--task", "t", "--backend", "bullet"])
