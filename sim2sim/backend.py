@@ -42,7 +42,7 @@ class MujocoBackend:
     def distill_env(self, plan: DistillPlan) -> tuple[MujocoTrackingEnv, ClusterIndex]:
         env = self._env(plan)
         cluster_of_clip = torch.tensor(plan.clip_cluster)
-        return env, lambda: cluster_of_clip[env.clip_ids]
+        return env, lambda: cluster_of_clip[env.clock.clip_ids]
 
     def evaluate(
         self,

@@ -102,14 +102,6 @@ class MujocoTrackingEnv(VecEnv):
 
     # Reference and robot state -------------------------------------------------------------------------------------
 
-    @property
-    def clip_ids(self) -> torch.Tensor:
-        return self.clock.clip_ids
-
-    @property
-    def motion_time(self) -> torch.Tensor:
-        return self.clock.motion_time
-
     def robot_state(self) -> KinematicState:
         w = self.worlds
         f = lambda x: torch.from_numpy(x).float()  # noqa: E731
@@ -136,7 +128,7 @@ class MujocoTrackingEnv(VecEnv):
         if self.schedule is None:
             clips, times = self.library.sample(len(env_ids), self.generator)
         else:
-            clips = self.clip_ids[env_ids].clone()
+            clips = self.clock.clip_ids[env_ids].clone()
             for k, e in enumerate(env_ids.tolist()):
                 if self._next_scheduled < len(self.schedule):
                     clips[k] = self.schedule[self._next_scheduled]
@@ -210,7 +202,7 @@ class MujocoTrackingEnv(VecEnv):
         reward, terms, failed, fail_terms, errors = self._evaluate(s)
         unstable = torch.from_numpy(self.worlds.unstable.copy())
         failed = failed | unstable
-        ended = motion_ended(self.motion_time, self.library.duration[self.clip_ids], self.dt)
+        ended = motion_ended(self.clock.motion_time, self.library.duration[self.clock.clip_ids], self.dt)
         time_out = (ended | (self.episode_length_buf >= self.max_episode_length)) & ~failed
         done = failed | time_out
         reward = torch.nan_to_num(reward, nan=0.0, posinf=0.0, neginf=0.0)
@@ -222,7 +214,7 @@ class MujocoTrackingEnv(VecEnv):
         done_ids = done.nonzero().flatten()
         if len(done_ids):
             closing = done_ids[self.active[done_ids]]  # envs past the end of an evaluation schedule record nothing
-            self.metrics.close(closing, self.clip_ids[closing], time_out[closing] & ended[closing])
+            self.metrics.close(closing, self.clock.clip_ids[closing], time_out[closing] & ended[closing])
             log = extras["log"]
             for name, total in self._episode_sums.items():
                 log[f"/episode_reward/{name}"] = total[done_ids].mean()

@@ -58,8 +58,8 @@ class IsaacLabBackend:
     def distill_env(self, plan: DistillPlan) -> tuple[object, ClusterIndex]:
         env = self._make(DISTILL_ID, plan)
         command = env.unwrapped.command_manager.get_term("motion")
-        cluster_of_clip = torch.tensor(plan.clip_cluster, device=command.clip_ids.device)
-        return env, lambda: cluster_of_clip[command.clip_ids]
+        cluster_of_clip = torch.tensor(plan.clip_cluster, device=command.clock.clip_ids.device)
+        return env, lambda: cluster_of_clip[command.clock.clip_ids]
 
     def evaluate(
         self,

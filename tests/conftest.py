@@ -19,11 +19,27 @@ def g1():
     return load_g1()
 
 
-def _dataset(name: str) -> Path:
-    path = settings.g1_motions_dir(name)
+def _data_dir(relative: str) -> Path:
+    path = settings.data_root() / relative
     if not path.is_dir():
-        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding g1_motions/{name}")
+        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding {relative}")
     return path
+
+
+def _dataset(name: str) -> Path:
+    return _data_dir(f"g1_motions/{name}")
+
+
+@pytest.fixture(scope="session")
+def lafan1_bvh_dir() -> Path:
+    """Raw LAFAN1 BVH clips that pair frame for frame with Unitree's G1 retargeting."""
+    return _data_dir("mocap/lafan1_bvh")
+
+
+@pytest.fixture(scope="session")
+def cmu_dir() -> Path:
+    """CMU mocap subjects 02 and 03 (ASF skeletons, AMC motions)."""
+    return _data_dir("mocap/cmu_asf_amc")
 
 
 @pytest.fixture(scope="session")

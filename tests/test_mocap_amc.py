@@ -10,16 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from humanoid_gpt import settings
 from humanoid_gpt.governance.mocap import MocapFormatError, MocapWarning, read_amc, read_asf, read_mocap
-
-
-@pytest.fixture(scope="module")
-def cmu_dir() -> Path:
-    path = settings.data_root() / "mocap" / "cmu_asf_amc"
-    if not path.is_dir():
-        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding mocap/cmu_asf_amc")
-    return path
 
 
 @pytest.fixture(scope="module")

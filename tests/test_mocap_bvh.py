@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from humanoid_gpt import settings
 from humanoid_gpt.governance.mocap import HumanMotion, MocapFormatError, MocapWarning, read_bvh, read_mocap
 
 # --- a tiny BVH writer and an independent forward kinematics (scipy, not the reader's code) -----------------------
@@ -117,14 +116,6 @@ def motion_for(joints: list[dict], T: int, seed: int = 0, scale: float = 1.0) ->
 Y_TO_Z = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], float)  # the reader's documented (x, y, z) -> (z, x, y)
 
 # --- shared data ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def lafan1_bvh_dir() -> Path:
-    path = settings.data_root() / "mocap" / "lafan1_bvh"
-    if not path.is_dir():
-        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding mocap/lafan1_bvh")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def test_observation_groups(env):
 def test_reset_places_the_robot_on_the_reference(env):
     env.reset()
     robot = env.robot_state()
-    ref = env.library.frames(env.clip_ids, env.motion_time)
+    ref = env.library.frames(env.clock.clip_ids, env.clock.motion_time)
     # MuJoCo's own kinematics of the placed robot equals the library's FK of the reference, to a millimetre (the
     # reset clamps the few reference angles that sit just past a joint limit).
     clamped = ref.joint_pos.clamp(env.consts.joint_lower, env.consts.joint_upper)
@@ -70,7 +70,7 @@ def test_falls_terminate_and_reference_pd_tracks_better_than_a_fixed_pose(g1, wa
 def test_clip_end_is_a_time_out(g1, walk_clip):
     lib = MotionLibrary.from_clips([walk_clip.slice(0, 10)], g1)  # 0.3 s: ends before the robot can fall
     env = MujocoTrackingEnv(g1, lib, EVAL, num_envs=2, seed=0)
-    env.motion_time[:] = 0.0
+    env.clock.motion_time[:] = 0.0
     obs, timed_out = env.get_observations(), False
     for _ in range(20):
         obs, _, done, extras = env.step(ReferencePolicy(env)(obs))

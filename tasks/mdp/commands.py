@@ -52,14 +52,6 @@ class MotionReferenceCommand(CommandTerm):
     # The command ------------------------------------------------------------------------------------------------
 
     @property
-    def clip_ids(self) -> torch.Tensor:
-        return self.clock.clip_ids
-
-    @property
-    def motion_time(self) -> torch.Tensor:
-        return self.clock.motion_time
-
-    @property
     def command(self) -> torch.Tensor:
         return self.ref_next().joint_pos
 

@@ -39,4 +39,4 @@ def tracking_failure(env, term: str, command_name: str = "motion") -> torch.Tens
 def motion_end(env, command_name: str = "motion") -> torch.Tensor:
     """The clip ends before the next step: a time-out."""
     cmd = _command(env, command_name)
-    return motion_ended(cmd.motion_time + cmd.dt, cmd.library.duration[cmd.clip_ids], cmd.dt)
+    return motion_ended(cmd.clock.motion_time + cmd.dt, cmd.library.duration[cmd.clock.clip_ids], cmd.dt)

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .amc import AsfBone, AsfSkeleton, read_amc, read_asf
-from .bvh import read_bvh
-from .conventions import MocapWarning
-from .names import CANONICAL_NAMES, PRESETS
-from .positions import AMASS_KEYS, amass_error, read_positions
-from .skeleton import HumanMotion, MocapFormatError, Skeleton
+from humanoid_gpt.governance.mocap.amc import AsfBone, AsfSkeleton, read_amc, read_asf
+from humanoid_gpt.governance.mocap.bvh import read_bvh
+from humanoid_gpt.governance.mocap.conventions import MocapWarning
+from humanoid_gpt.governance.mocap.names import CANONICAL_NAMES, PRESETS
+from humanoid_gpt.governance.mocap.positions import AMASS_KEYS, amass_error, read_positions
+from humanoid_gpt.governance.mocap.skeleton import HumanMotion, MocapFormatError, Skeleton
 
 MOCAP_SUFFIXES: tuple[str, ...] = (".bvh", ".amc", ".npy", ".npz")
 

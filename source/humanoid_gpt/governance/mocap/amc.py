@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._math import intrinsic_rotation, matrix_to_quat
-from .conventions import MocapWarning, parse_up_axis, z_up_matrix
-from .names import canonical_names
-from .skeleton import HumanMotion, Skeleton, mocap_error
+from humanoid_gpt.governance.mocap._math import intrinsic_rotation, matrix_to_quat
+from humanoid_gpt.governance.mocap.conventions import MocapWarning, parse_up_axis, z_up_matrix
+from humanoid_gpt.governance.mocap.names import canonical_names
+from humanoid_gpt.governance.mocap.skeleton import HumanMotion, Skeleton, mocap_error
 
 CMU_FPS = 120.0
 INCH = 0.0254

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._math import intrinsic_rotation, matrix_to_quat
-from .conventions import (
+from humanoid_gpt.governance.mocap._math import intrinsic_rotation, matrix_to_quat
+from humanoid_gpt.governance.mocap.conventions import (
     SPAN_PER_STATURE,
     MocapWarning,
     detect_unit,
@@ -43,8 +43,8 @@ from .conventions import (
     skeleton_span,
     z_up_matrix,
 )
-from .names import canonical_names
-from .skeleton import HumanMotion, Skeleton, mocap_error
+from humanoid_gpt.governance.mocap.names import canonical_names
+from humanoid_gpt.governance.mocap.skeleton import HumanMotion, Skeleton, mocap_error
 
 _CHANNELS = {f"{axis}{kind}": (kind, axis.lower()) for axis in "XYZ" for kind in ("position", "rotation")}
 _FRAMES = re.compile(r"^\s*frames\s*:\s*(\S*)", re.IGNORECASE)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import (
+from humanoid_gpt.governance.mocap.conventions import (
     SPAN_PER_STATURE,
     MocapWarning,
     detect_unit,
@@ -43,8 +43,8 @@ from .conventions import (
     skeleton_span,
     z_up_matrix,
 )
-from .names import CANONICAL_NAMES, PRESETS
-from .skeleton import HumanMotion, Skeleton, mocap_error
+from humanoid_gpt.governance.mocap.names import CANONICAL_NAMES, PRESETS
+from humanoid_gpt.governance.mocap.skeleton import HumanMotion, Skeleton, mocap_error
 
 POSITION_KEYS = ("positions", "joints", "joint_positions", "keypoints3d")
 FPS_KEYS = ("fps", "mocap_framerate", "mocap_frame_rate")

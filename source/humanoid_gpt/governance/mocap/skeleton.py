@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from humanoid_gpt.errors import MotionFormatError
-
-from ._math import quat_slerp
+from humanoid_gpt.governance.mocap._math import quat_slerp
 
 
 class MocapFormatError(MotionFormatError):
