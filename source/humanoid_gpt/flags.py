@@ -68,11 +68,11 @@ def add_flags(
         default = f.default if f.default is not dataclasses.MISSING else None
         if kind is bool:
             name = f.name if default is False else f"no_{f.name}"
-            parser.add_argument(
-                _flag(name, style), dest=f.name, action="store_const", const=default is False, help=help_text
-            )
+            text = help_text if default is False else f"off: {help_text}"
+            on = default is False
+            parser.add_argument(_flag(name, style), dest=f.name, action="store_const", const=on, help=text)
             continue
-        shown = f" (default: {default})" if default not in (None, dataclasses.MISSING) else ""
+        shown = f" (default: {default})" if default not in (None, "", dataclasses.MISSING) else ""
         parser.add_argument(
             _flag(f.name, style), dest=f.name, type=kind, choices=choices, required=must, help=help_text + shown
         )
