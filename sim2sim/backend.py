@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 from humanoid_gpt.backends import ClusterIndex, DistillPlan, EnvPlan, ExpertPlan
+from humanoid_gpt.hme.clusters import load_clip_refs
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.motion.clip import MotionClip
-from humanoid_gpt.motion.io import load_clips
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import G1, load_g1
 from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
@@ -30,7 +30,7 @@ class MujocoBackend:
         return contextlib.nullcontext()  # C MuJoCo needs no runtime beyond the process
 
     def _env(self, plan: EnvPlan) -> MujocoTrackingEnv:
-        clips = load_clips(plan.clips, self.g1, progress=True)
+        clips = load_clip_refs(plan.clips, self.g1, progress=True)  # whole files or manifest segments
         library = MotionLibrary.from_clips(clips, self.g1, plan.tracking.keypoints, weights=plan.weights)
         return MujocoTrackingEnv(
             self.g1, library, plan.tracking, plan.num_envs, plan.seed, plan.threads, compile=plan.compile

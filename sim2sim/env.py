@@ -98,6 +98,7 @@ class MujocoTrackingEnv(VecEnv):
         self._evaluate = torch.compile(self._evaluate_step, dynamic=False) if compile else self._evaluate_step
         self._observe = torch.compile(self._observe_state, dynamic=False) if compile else self._observe_state
         self._episode_sums: dict[str, torch.Tensor] = {}
+        self._restored_obs: TensorDict | None = None
         self.reset()
 
     # Reference and robot state -------------------------------------------------------------------------------------
@@ -170,17 +171,26 @@ class MujocoTrackingEnv(VecEnv):
         return reward, terms, failed, fail_terms, step_errors(s.robot, s.ref)
 
     def get_observations(self) -> TensorDict:
+        if self._restored_obs is not None:  # the first observation after restore() is the one saved with the state
+            obs, self._restored_obs = self._restored_obs, None
+            return obs
         self.ref_next, self._clocks_moved = self.clock.reference(self.dt), False
         student, privileged = self._observe(self.robot_state(), self.ref_next, self.action)
-        return TensorDict(
+        self._last_obs = TensorDict(
             {"policy": privileged, "critic": privileged, "student": student, "teacher": privileged},
             batch_size=[self.num_envs],
         )
+        return self._last_obs
 
     # Stepping --------------------------------------------------------------------------------------------------------
 
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
-        actions = actions.detach().float().clamp(-100.0, 100.0)
+        self._restored_obs = None  # a step makes new observations
+        actions = actions.detach().float()
+        # A broken policy (NaN/inf) must not be scored like a valid one: MuJoCo would zero the controls with a
+        # warning and the robot would stand. The env's step is played with zero actions and its episode fails.
+        bad_action = ~torch.isfinite(actions).all(-1)
+        actions = torch.where(bad_action[:, None], 0.0, actions).clamp(-100.0, 100.0)
         self.prev_action = self.action
         self.action = actions.clone()
         # Action latency: env e applies the action from latency_steps[e] control steps ago.
@@ -201,7 +211,7 @@ class MujocoTrackingEnv(VecEnv):
         s = TrackingStep(self.robot_state(), ref, self.action, self.prev_action, self.consts, torque, contacts)
         reward, terms, failed, fail_terms, errors = self._evaluate(s)
         unstable = torch.from_numpy(self.worlds.unstable.copy())
-        failed = failed | unstable
+        failed = failed | unstable | bad_action
         ended = motion_ended(self.clock.motion_time, self.library.duration[self.clock.clip_ids], self.dt)
         time_out = (ended | (self.episode_length_buf >= self.max_episode_length)) & ~failed
         done = failed | time_out
@@ -214,7 +224,9 @@ class MujocoTrackingEnv(VecEnv):
         done_ids = done.nonzero().flatten()
         if len(done_ids):
             closing = done_ids[self.active[done_ids]]  # envs past the end of an evaluation schedule record nothing
-            self.metrics.close(closing, self.clock.clip_ids[closing], time_out[closing] & ended[closing])
+            self.metrics.close(
+                closing, self.clock.clip_ids[closing], time_out[closing] & ended[closing], bad_action[closing]
+            )
             log = extras["log"]
             for name, total in self._episode_sums.items():
                 log[f"/episode_reward/{name}"] = total[done_ids].mean()
@@ -222,6 +234,7 @@ class MujocoTrackingEnv(VecEnv):
             for name, flags in fail_terms.items():
                 log[f"/termination/{name}"] = flags[done_ids].float().mean()
             log["/termination/unstable_resets"] = unstable.sum().float()
+            log["/termination/non_finite_action"] = bad_action.sum().float()
             log["/episode_length_s"] = self.episode_length_buf[done_ids].float().mean() * self.dt
             self._start_episodes(done_ids)
         obs = self.get_observations()
@@ -236,6 +249,44 @@ class MujocoTrackingEnv(VecEnv):
             self.worlds.add_root_velocity(due.numpy(), push_velocity(self.dr, len(due), self.generator).numpy())
             lo, hi = self.dr.push_interval
             self.push_timer[due] = lo + (hi - lo) * torch.rand(len(due), generator=self.generator).double().float()
+
+    # Exact resume ----------------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """The env's whole state between two steps: worlds, episode clocks and counters, actions in flight, push
+        timers and the env's random generator. A run resumed from it continues its episodes bit for bit."""
+        return {
+            "worlds": self.worlds.state(),
+            "clip_ids": self.clock.clip_ids.clone(),
+            "motion_time": self.clock.motion_time.clone(),
+            "episode_length": self.episode_length_buf.clone(),
+            "action": self.action.clone(),
+            "prev_action": self.prev_action.clone(),
+            "delayed": self._delayed.clone(),
+            "push_timer": self.push_timer.clone(),
+            "active": self.active.clone(),
+            "next_scheduled": self._next_scheduled,
+            "episode_sums": {k: v.clone() for k, v in self._episode_sums.items()},
+            "generator": self.generator.get_state(),
+            "observations": self._last_obs.clone(),  # drawn with sensor noise: recomputing would draw again
+        }
+
+    def restore(self, state: dict) -> None:
+        if state["clip_ids"].shape != (self.num_envs,):
+            raise ValueError(f"a saved env state of {len(state['clip_ids'])} envs does not fit {self.num_envs} envs")
+        self.worlds.load_state(state["worlds"])
+        self.clock.clip_ids[:] = state["clip_ids"]
+        self.clock.motion_time[:] = state["motion_time"]
+        self.episode_length_buf[:] = state["episode_length"]
+        self.action, self.prev_action = state["action"].clone(), state["prev_action"].clone()
+        self._delayed = state["delayed"].clone()
+        self.push_timer = state["push_timer"].clone()
+        self.active[:] = state["active"]
+        self._next_scheduled = state["next_scheduled"]
+        self._episode_sums = {k: v.clone() for k, v in state["episode_sums"].items()}
+        self.generator.set_state(state["generator"])
+        self.ref_next, self._clocks_moved = self.clock.reference(self.dt), False
+        self._restored_obs = state["observations"]
 
     def close(self) -> None:
         self.worlds.close()

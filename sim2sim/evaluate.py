@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from humanoid_gpt.deploy.policies import Policy
+from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.metrics import summarize
 from humanoid_gpt.motion.clip import MotionClip
@@ -16,6 +17,8 @@ from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt_sim2sim.env import EvalSchedule, MujocoTrackingEnv
 
 EVAL_SCHEMA_VERSION = 1
+MIN_EVAL_SECONDS = 0.5
+"""Shorter clips end before a falling robot crosses the failure thresholds: their SR would mean nothing."""
 
 
 def evaluate(
@@ -29,6 +32,14 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """Play every clip once from its start, without randomization; return aggregate and per-clip metrics."""
+    short = [f"{c.name} ({c.duration:.2f} s)" for c in clips if c.duration < MIN_EVAL_SECONDS]
+    if short:
+        raise ConfigError(
+            f"clips {', '.join(short[:5])} are shorter than {MIN_EVAL_SECONDS} s: too short to tell tracking from "
+            "falling; evaluate longer clips (or a larger --max-seconds)"
+        )
+    if not clips:
+        raise ConfigError("no clips to evaluate")
     cfg = cfg or TrackingConfig()
     cfg = dataclasses.replace(cfg, randomization=RandomizationConfig.off())
     library = MotionLibrary.from_clips(clips, g1, cfg.keypoints)

@@ -18,6 +18,7 @@ from humanoid_gpt.robot.g1 import G1
 
 _W = mujoco.mjtWarning
 _UNSTABLE = [int(_W.mjWARN_BADQPOS), int(_W.mjWARN_BADQVEL), int(_W.mjWARN_BADQACC)]
+_FULL_STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 """Warnings MuJoCo raises when it resets a world whose state diverged."""
 
 
@@ -105,6 +106,31 @@ class MujocoWorlds:
             mujoco.mj_forward(self.models[i], d)
             self._read(i)
             self.unstable[i] = False
+        self._finish_read()
+
+    def state(self) -> dict:
+        """Everything that makes the next step what it is (MuJoCo's integration state of every world, warm start and
+        controls included, and the warning counters that flag divergence): what an exact resume restores."""
+        size = mujoco.mj_stateSize(self.model, _FULL_STATE)
+        full = np.empty((self.num_envs, size))
+        for i, (m, d) in enumerate(zip(self.models, self.datas, strict=True)):
+            mujoco.mj_getState(m, d, full[i], _FULL_STATE)
+        warnings = np.stack([d.warning.number.copy() for d in self.datas])
+        return {"mj_state": full, "warnings": warnings, "unstable": self.unstable.copy()}
+
+    def load_state(self, state: dict) -> None:
+        """Restore :meth:`state` into worlds built the same way (same model, count and randomization)."""
+        full = state["mj_state"]
+        if full.shape != (self.num_envs, mujoco.mj_stateSize(self.model, _FULL_STATE)):
+            raise ValueError(f"a saved state of shape {full.shape} does not fit {self.num_envs} worlds of this model")
+        for i, (m, d) in enumerate(zip(self.models, self.datas, strict=True)):
+            mujoco.mj_setState(m, d, full[i], _FULL_STATE)
+            d.warning.number[:] = state["warnings"][i]
+            mujoco.mj_kinematics(m, d)  # what a step leaves computed (see _step_chunk)
+            mujoco.mj_comPos(m, d)
+            mujoco.mj_comVel(m, d)
+            self._read(i)
+        self.unstable[:] = state["unstable"]
         self._finish_read()
 
     def add_root_velocity(self, env_ids: np.ndarray, dv: np.ndarray) -> None:

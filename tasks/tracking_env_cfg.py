@@ -213,7 +213,7 @@ def _add_randomization_events(events: EventsCfg, dr: RandomizationConfig) -> Non
 
 def cluster_cfg(cluster: str, play: bool = False) -> TrackingEnvCfg:
     """The expert-training task of one cluster (``play``: 16 envs, no randomization, for watching a policy)."""
-    files = [str(p) for p in active_manifest().clip_paths(cluster)]
+    files = [str(p) for p in active_manifest().clip_refs(cluster)]  # "path@start:stop" for segments
     if play:
         return make_tracking_env_cfg(files, TrackingConfig(randomization=RandomizationConfig.off()), num_envs=16)
     return make_tracking_env_cfg(files)
@@ -222,7 +222,7 @@ def cluster_cfg(cluster: str, play: bool = False) -> TrackingEnvCfg:
 def distill_cfg() -> TrackingEnvCfg:
     """Distillation over every clip of the manifest, with ``student`` and ``teacher`` groups."""
     manifest = active_manifest()
-    files = [str(p) for c in sorted(manifest.clusters) for p in manifest.clip_paths(c)]
+    files = [str(p) for c in sorted(manifest.clusters) for p in manifest.clip_refs(c)]
     return make_tracking_env_cfg(files, groups=("student", "teacher"))
 
 

@@ -29,3 +29,12 @@ def test_manifest_round_trip_and_bad_manifests(tmp_path, lafan1_dir):
     (tmp_path / "old.json").write_text(json.dumps({"schema_version": 7, "clusters": {}}))
     with pytest.raises(ManifestError, match="schema_version 7"):
         load_manifest(tmp_path / "old.json")
+
+
+def test_plain_path_manifests_plan_paths_as_before(tmp_path, lafan1_dir):
+    m = default_manifest()
+    lafan = next(c for c, name in m.meta["folders"].items() if name == "lafan1")
+    assert m.clips(lafan) == m.clip_paths(lafan)  # whole files stay Paths in plans
+    assert all(not r.is_segment and r.path == p for r, p in zip(m.clip_refs(lafan), m.clip_paths(lafan), strict=True))
+    saved = json.loads(m.save(tmp_path / "clusters.json").read_text())
+    assert saved["schema_version"] == 1  # nothing new in it: older readers still read it

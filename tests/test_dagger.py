@@ -96,6 +96,20 @@ def test_resume_restores_the_exact_training_state(make_trainer, g1, tmp_path):
         other.resume(ckpt)
 
 
+def test_an_interrupted_distillation_resumed_equals_the_uninterrupted_one(make_trainer, tmp_path):
+    """Student, optimizer, dataset, RNG and the episodes in flight (envs and the student's streaming caches) are in
+    the checkpoint: stopping after iteration 2 and resuming changes nothing."""
+    whole = make_trainer(tmp_path / "whole", max_iterations=4)
+    whole.learn()
+    part = make_trainer(tmp_path / "part", max_iterations=4)
+    part.learn(2)  # killed after iteration 2
+    resumed = make_trainer(tmp_path / "part", max_iterations=4)
+    assert resumed.resume(tmp_path / "part" / "run" / "student_2.pt") == 2
+    resumed.learn()
+    for a, b in zip(whole.student.state_dict().values(), resumed.student.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
 # Bad input ------------------------------------------------------------------------------------------------------------
 
 

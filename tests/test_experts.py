@@ -180,3 +180,16 @@ def test_train_all_fans_out(tmp_path, walk_manifest, executor, monkeypatch):
 
         ray.shutdown()
     shutil.rmtree(tmp_path / "runs")
+
+
+def test_an_interrupted_run_resumed_equals_the_uninterrupted_run_bit_for_bit(tmp_path, g1, walk_manifest):
+    """The checkpoint holds the learner and the envs' episodes (worlds, clocks, actions in flight, generators), so a
+    run stopped after iteration 1 and resumed ends with the same weights as one that never stopped."""
+    randomized = TrackingConfig(action_relative_to_reference=True)  # sensor noise and pushes draw random numbers
+    whole = train_expert(_run(tmp_path, max_iterations=4, run_name="whole", tracking=randomized), g1)
+    part = train_expert(_run(tmp_path, max_iterations=2, run_name="part", tracking=randomized), g1)
+    resumed = train_expert(_run(tmp_path, max_iterations=4, run_name="part", resume=part, tracking=randomized), g1)
+    a, b = load_checkpoint(whole / "model_3.pt"), load_checkpoint(resumed / "model_3.pt")
+    for key in a["actor_state_dict"]:
+        assert torch.equal(a["actor_state_dict"][key], b["actor_state_dict"][key]), key
+    assert torch.equal(a["infos"]["hgpt"]["env_state"]["motion_time"], b["infos"]["hgpt"]["env_state"]["motion_time"])

@@ -14,12 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.mdp.config import TrackingConfig
+
+if TYPE_CHECKING:
+    from humanoid_gpt.hme.clusters import ClipRef
 
 ENTRY_POINT_GROUP = "humanoid_gpt.backends"
 
@@ -29,7 +32,7 @@ class EnvPlan:
     """What every tracking env is built from. ``threads`` and ``compile`` concern the MuJoCo backend, ``physics``
     the Isaac Lab one; a backend ignores what it has no use for."""
 
-    clips: tuple[Path, ...]
+    clips: tuple[Path | ClipRef, ...]  # whole files, or clip segments of an HME manifest (load_clip_refs loads both)
     tracking: TrackingConfig
     num_envs: int
     seed: int

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from humanoid_gpt import configure_process
@@ -41,9 +43,11 @@ def _motions_convert(args: argparse.Namespace) -> int:
     from humanoid_gpt.motion.io import load_clip, save_beyondmimic_npz, save_clip
     from humanoid_gpt.robot import load_g1
 
+    if args.dst.suffix != ".npz":
+        raise HGPTError(f"{args.dst}: both output formats ({args.to}) are NPZ files; name the output <name>.npz")
     g1 = load_g1()
     clip = load_clip(args.src, fps=args.src_fps, g1=g1)
-    if args.fps:
+    if args.fps is not None:
         clip = clip.resample(args.fps)
     if args.to == "beyondmimic":
         save_beyondmimic_npz(clip, args.dst, g1, joint_order=args.joint_order)
@@ -168,23 +172,23 @@ def _train_all(args: argparse.Namespace) -> int:
 
 def _experts_eval(args: argparse.Namespace) -> int:
     from humanoid_gpt.experts.checkpoint import load_checkpoint
-    from humanoid_gpt.experts.evaluation import evaluate_expert
+    from humanoid_gpt.experts.evaluation import evaluate_expert, expert_cluster
     from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
-    from humanoid_gpt.hme.clusters import active_manifest, cluster_of
+    from humanoid_gpt.hme.clusters import active_manifest
     from humanoid_gpt.metrics import write_report
     from humanoid_gpt.motion.io import load_clips
     from humanoid_gpt.robot import load_g1
 
     g1 = load_g1()
+    registry = ExpertRegistry.load(args.registry) if args.registry.exists() else ExpertRegistry(rule=RetentionRule())
     meta = load_checkpoint(args.checkpoint)["infos"]["hgpt"]
-    cluster = args.cluster or cluster_of(meta["task"])
+    cluster = expert_cluster(args.checkpoint, meta["task"], args.cluster)
     clips = load_clips(active_manifest().clip_paths(cluster), g1, progress=True)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
     result = evaluate_expert(g1, args.checkpoint, clips, args.num_envs)
     if args.out:
         write_report(result, args.out)
-    registry = ExpertRegistry.load(args.registry) if args.registry.is_file() else ExpertRegistry(rule=RetentionRule())
     record = registry.add(cluster, meta["task"], args.checkpoint.resolve(), meta["config_hash"], result["aggregate"])
     registry.save(args.registry)
     verdict = "retained" if record.retained else "dropped: " + "; ".join(record.reasons)
@@ -221,6 +225,17 @@ def _export_tensorrt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(kind: type):
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from humanoid_gpt.experts.train import ExpertRun
     from humanoid_gpt.flags import add_flags
@@ -235,20 +250,26 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dataset", type=Path, help="motion folder (default: $HGPT_DATA_ROOT/g1_motions/lafan1)")
     m.add_argument("--out", type=Path, help="report folder (default: $HGPT_OUTPUT_ROOT/main)")
     m.add_argument("--no-video", action="store_true", help="skip the preview video")
-    m.add_argument("--video-seconds", type=float, default=5.0)
+    m.add_argument("--video-seconds", type=_positive(float), default=5.0)
     m.set_defaults(func=_main)
 
     motions = sub.add_parser("motions", help="motion files").add_subparsers(dest="motions_command", required=True)
     c = motions.add_parser("check", help="validate motion files; exit 1 if any is invalid")
     c.add_argument("paths", nargs="+", type=Path, help="files or folders")
     c.add_argument("--json", type=Path, help="also write the checks as JSON")
-    c.add_argument("--fps", type=float, help="frame rate of CSVs (default: 60 for G1 Moves, else 30)")
+    c.add_argument(
+        "--fps",
+        type=float,
+        help="frame rate of files that store none (CSV, .npy); default: the file name, a manifest.json or dataset "
+        "card beside the files, or the dataset's documented rate (LAFAN1-G1: 30); otherwise CSVs are read at 30 fps "
+        "with a warning and .npy files are refused",
+    )
     c.set_defaults(func=_motions_check)
     v = motions.add_parser("convert", help="convert a motion file to our NPZ or BeyondMimic NPZ")
     v.add_argument("src", type=Path)
     v.add_argument("dst", type=Path)
     v.add_argument("--to", choices=("hgpt", "beyondmimic"), default="hgpt")
-    v.add_argument("--fps", type=float, help="resample to this rate")
+    v.add_argument("--fps", type=_positive(float), help="resample to this rate")
     v.add_argument("--src-fps", type=float, help="frame rate of a source that does not store one")
     v.add_argument("--joint-order", choices=("isaaclab", "unitree"), default="isaaclab", help="BeyondMimic output")
     v.set_defaults(func=_motions_convert)
@@ -272,10 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--motions", nargs="+", type=Path, required=True, help="motion files or folders")
     e.add_argument("--out", type=Path, required=True)
-    e.add_argument("--num-envs", type=int, default=16)
-    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--num-envs", type=_positive(int), default=16)
+    e.add_argument("--threads", type=_positive(int), default=2)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--max-seconds", type=float, help="evaluate only the first seconds of each clip")
+    e.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")
     e.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
     e.set_defaults(func=_sim2sim_eval)
 
@@ -290,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--registry", type=Path, default=Path("experts.json"), help="the registry file to update")
     x.add_argument("--cluster", help="the manifest cluster it was trained on (default: from its task id)")
     x.add_argument("--out", type=Path, help="also write the full metrics JSON")
-    x.add_argument("--num-envs", type=int, default=16)
-    x.add_argument("--max-seconds", type=float, help="evaluate only the first seconds of each clip")
+    x.add_argument("--num-envs", type=_positive(int), default=16)
+    x.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")
     x.set_defaults(func=_experts_eval)
 
     a = train.add_parser("all", help="train every cluster of the manifest: locally, on Ray or on SLURM (submitit)")
@@ -315,14 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("onnx", type=Path)
     rt.add_argument("--out", type=Path, help="engine file (default: beside the ONNX, .engine)")
     rt.add_argument("--fp16", action="store_true")
-    rt.add_argument("--max-batch", type=int, default=4096)
+    rt.add_argument("--max-batch", type=_positive(int), default=4096)
     rt.set_defaults(func=_export_tensorrt)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)
     r.add_argument("--out", type=Path, required=True)
-    r.add_argument("--fps", type=float, default=30.0)
-    r.add_argument("--seconds", type=float, default=10.0)
+    r.add_argument("--fps", type=_positive(float), default=30.0)
+    r.add_argument("--seconds", type=_positive(float), default=10.0)
     r.set_defaults(func=_render)
     return p
 
@@ -335,6 +356,20 @@ def main(argv: list[str] | None = None) -> int:
     except (HGPTError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished files are complete; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug or an input no check caught: say so in one line, the traceback on request
+        if os.environ.get("HGPT_DEBUG"):
+            raise
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        print(
+            f"error: unexpected {type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno}). This is a "
+            "bug or an input hgpt does not check yet: please report it with the command; HGPT_DEBUG=1 shows the "
+            "traceback",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":

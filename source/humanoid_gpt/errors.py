@@ -17,3 +17,7 @@ class MotionValidationError(HGPTError, ValueError):
 
 class AssetError(HGPTError, FileNotFoundError):
     """A robot model, mesh or other asset is missing or unusable."""
+
+
+class ConfigError(HGPTError, ValueError):
+    """A configuration or command-line option that cannot work (a count below one, an unknown preset, ...)."""

@@ -17,6 +17,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+from humanoid_gpt.errors import ConfigError
+
 Style = Literal["hgpt", "isaaclab"]
 _SCALARS = (int, float, str, Path)
 
@@ -30,6 +32,34 @@ def _scalar_type(hint: Any) -> tuple[type | None, tuple | None]:
     if typing.get_origin(hint) is Literal:
         return str, typing.get_args(hint)
     return (hint if hint in (*_SCALARS, bool) else None), None
+
+
+def option(help_text: str, minimum: float | None = None, **kw) -> Any:
+    """A run-config field that is a command-line option: its help text and, for counts and budgets, the least value
+    it may take (checked on the command line and by :func:`check_bounds`)."""
+    return dataclasses.field(metadata={"help": help_text, "minimum": minimum}, **kw)
+
+
+def check_bounds(config: Any) -> None:
+    """Refuse an option below its minimum (nested configs included), naming the option and the fix."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_bounds(value)
+        low = f.metadata.get("minimum")
+        if low is not None and value is not None and not value >= low:  # `not >=` also catches NaN
+            raise ConfigError(f"{f.name} is {value}; it must be at least {low} (--{f.name.replace('_', '-')})")
+
+
+def _bounded(kind: type, low: float, name: str):
+    def parse(text: str):
+        value = kind(text)
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"{name} must be at least {low}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def _flag(name: str, style: Style) -> str:
@@ -73,8 +103,10 @@ def add_flags(
             parser.add_argument(_flag(name, style), dest=f.name, action="store_const", const=on, help=text)
             continue
         shown = f" (default: {default})" if default not in (None, "", dataclasses.MISSING) else ""
+        low = f.metadata.get("minimum")
+        parse = _bounded(kind, low, _flag(f.name, style)) if low is not None else kind
         parser.add_argument(
-            _flag(f.name, style), dest=f.name, type=kind, choices=choices, required=must, help=help_text + shown
+            _flag(f.name, style), dest=f.name, type=parse, choices=choices, required=must, help=help_text + shown
         )
 
 

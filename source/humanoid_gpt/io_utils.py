@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +52,25 @@ def read_versioned_json(path: str | Path, schema_version: int, error: type[Excep
     if data.get("schema_version") != schema_version:
         raise error(f"{path}: schema_version {data.get('schema_version')!r}, this code reads {schema_version}")
     return data
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Build a folder's new content in a fresh folder beside it, then swap it in with renames: readers see the old
+    folder or the whole new one, never a mix; a crash leaves the old one as it was. Leftovers of crashed builds
+    (``.<name>.*.partial`` / ``.old``) are removed first, so one writer at a time per folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for orphan in [*path.parent.glob(f".{path.name}.*.partial"), *path.parent.glob(f".{path.name}.*.old")]:
+        shutil.rmtree(orphan, ignore_errors=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = path.parent / f".{path.name}.{os.getpid()}.old"
+    if path.exists():
+        os.replace(path, old)
+    os.replace(stage, path)
+    shutil.rmtree(old, ignore_errors=True)

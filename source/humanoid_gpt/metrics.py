@@ -42,6 +42,7 @@ class EpisodeRecord:
     success: bool
     steps: int
     sums: dict[str, float]  # error sums over the episode's frames
+    non_finite_action: bool = False  # ended because the policy output NaN or inf
 
 
 @dataclass
@@ -62,11 +63,19 @@ class MetricsAccumulator:
             self._sums[k] += torch.where(mask, errors[k].double(), 0.0)
         self._steps += mask.long()
 
-    def close(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, success: torch.Tensor) -> None:
-        """Record the episodes of ``env_ids`` (ended now) and clear their sums."""
-        for e, c, s in zip(env_ids.tolist(), clip_ids.tolist(), success.tolist(), strict=True):
+    def close(
+        self,
+        env_ids: torch.Tensor,
+        clip_ids: torch.Tensor,
+        success: torch.Tensor,
+        bad_action: torch.Tensor | None = None,
+    ) -> None:
+        """Record the episodes of ``env_ids`` (ended now) and clear their sums. ``bad_action``: the episode ended on
+        a non-finite action (a broken policy: a failure, reported apart)."""
+        bad = torch.zeros_like(success) if bad_action is None else bad_action
+        for e, c, s, b in zip(env_ids.tolist(), clip_ids.tolist(), success.tolist(), bad.tolist(), strict=True):
             sums = {k: float(self._sums[k][e]) for k in ERROR_KEYS}
-            self.records.append(EpisodeRecord(int(c), bool(s), int(self._steps[e]), sums))
+            self.records.append(EpisodeRecord(int(c), bool(s), int(self._steps[e]), sums, bool(b)))
         for k in ERROR_KEYS:
             self._sums[k][env_ids] = 0.0
         self._steps[env_ids] = 0
@@ -81,6 +90,7 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
         "episodes": len(records),
         "sr_percent": 100.0 * sum(r.success for r in records) / len(records),
         "falls": sum(not r.success for r in records),
+        "non_finite_action_episodes": sum(r.non_finite_action for r in records),
         "frames": frames,
         "mean_episode_steps": frames / len(records),
     }

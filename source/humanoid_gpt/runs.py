@@ -75,8 +75,12 @@ def read_payload(path: str | Path, fmt: str, schema_version: int, meta_of: Calla
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e}); it is corrupt or truncated") from e
+    except Exception as e:  # torch.load fails in many ways (zip, pickle, EOF, ...): all mean "not a checkpoint"
+        first = str(e).split(". ")[0]
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {first}); it is corrupt or truncated, or not a "
+            "checkpoint at all"
+        ) from e
     meta = meta_of(payload) if isinstance(payload, dict) else None
     if not meta or meta.get("format") != fmt:
         raise CheckpointError(f"{path}: not a {fmt.replace('.', ' ')} checkpoint (no '{fmt}' metadata)")
@@ -93,11 +97,32 @@ def latest_checkpoint(run_dir: Path, prefix: str = "model") -> Path | None:
 
 
 def resume_checkpoint(resume: Path, prefix: str) -> Path:
-    """The checkpoint a ``--resume`` value names: a run folder (its latest ``<prefix>_<it>.pt``) or a file."""
+    """The checkpoint a ``--resume`` value names: a run folder (its latest ``<prefix>_<it>.pt``) or a ``.pt`` file."""
+    if not resume.exists():
+        raise CheckpointError(f"--resume {resume} does not exist; pass a run folder or one of its {prefix}_<it>.pt")
+    if resume.is_file() and resume.suffix != ".pt":
+        raise CheckpointError(
+            f"--resume {resume} is not a checkpoint; pass the run folder ({resume.parent}) or a {prefix}_<it>.pt in it"
+        )
     found = latest_checkpoint(resume, prefix) if resume.is_dir() else resume
     if found is None:
         raise CheckpointError(f"{resume} holds no checkpoint ({prefix}_<iteration>.pt) to resume from")
+    if resume.is_dir() and not _complete(found):
+        # Writes are atomic, so this is damage from outside (a copy cut short, a full disk): name the valid one.
+        older = [p for p in resume.glob(f"{prefix}_*.pt") if p.stem.removeprefix(f"{prefix}_").isdigit() and p != found]
+        valid = max((p for p in older if _complete(p)), key=lambda p: int(p.stem.split("_")[-1]), default=None)
+        offer = f"; the latest complete one is {valid.name}: resume with --resume {valid}" if valid else ""
+        raise CheckpointError(f"{found} is corrupt or truncated{offer}")
     return found
+
+
+def _complete(path: Path) -> bool:
+    """Whether a checkpoint file is a whole archive (torch.save writes zip files; a cut one fails its checks)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
 
 
 def run_dir(resume: Path | None, log_root: Path | None, stage: str, group: str, run_name: str | None) -> Path:

@@ -11,11 +11,11 @@ from isaaclab.managers import CommandTerm, CommandTermCfg
 from isaaclab.utils import configclass
 
 from humanoid_gpt import rotations as R
+from humanoid_gpt.hme.clusters import load_clip_refs
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
 from humanoid_gpt.mdp.reset import ReferenceClock
 from humanoid_gpt.mdp.rewards import TrackingStep
 from humanoid_gpt.metrics import step_errors
-from humanoid_gpt.motion.io import load_clips
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import load_g1
 from humanoid_gpt.state import KinematicState
@@ -32,7 +32,7 @@ class MotionReferenceCommand(CommandTerm):
         self.robot = env.scene[cfg.asset_name]
         g1 = load_g1()
         self.consts = RobotTensors.build(g1, self.tracking, self.device)
-        clips = load_clips(cfg.motion_files, g1)
+        clips = load_clip_refs(cfg.motion_files, g1)  # files, or "path@start:stop" segments of an HME manifest
         self.library = MotionLibrary.from_clips(
             clips, g1, self.tracking.keypoints, device=self.device, weights=cfg.motion_weights
         )
@@ -144,7 +144,7 @@ class MotionReferenceCommand(CommandTerm):
 class MotionReferenceCommandCfg(CommandTermCfg):
     class_type: type = MotionReferenceCommand
     asset_name: str = "robot"
-    motion_files: list[str] = MISSING
+    motion_files: list[str] = MISSING  # motion files or clip segments "path@start:stop" (frames at the file's rate)
     motion_weights: list[float] | None = None  # sampling weight per file (distillation balances clusters with it)
     tracking: TrackingConfig = MISSING
     resampling_time_range: tuple[float, float] = (1.0e9, 1.0e9)  # episodes end by termination, never by timer

@@ -10,6 +10,7 @@ from tensordict import TensorDict
 
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.mdp.actions import actions_for_targets
+from humanoid_gpt.runs import CheckpointError
 
 
 class Policy(Protocol):
@@ -51,11 +52,22 @@ class TorchScriptPolicy:
             self.module = torch.jit.load(str(path), map_location="cpu").eval()
         except RuntimeError as e:
             raise HGPTError(f"{path}: not a TorchScript policy ({e}); export one with torch.jit.script/trace") from e
-        self.obs_group = obs_group
+        self.obs_group, self.path = obs_group, path
 
     @torch.no_grad()
     def __call__(self, obs: TensorDict) -> torch.Tensor:
-        return self.module(obs[self.obs_group])
+        x = obs[self.obs_group]
+        try:
+            actions = self.module(x)
+        except RuntimeError as e:
+            raise HGPTError(
+                f"{self.path}: the policy fails on the '{self.obs_group}' observation ({x.shape[-1]} values per env; "
+                f"{str(e).splitlines()[0]}); it must map (N, {x.shape[-1]}) to (N, 29) actions"
+            ) from e
+        if not isinstance(actions, torch.Tensor) or actions.shape != (x.shape[0], 29):
+            shape = tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__
+            raise HGPTError(f"{self.path}: the policy returns {shape}; it must return (N, 29) actions (N = {len(x)})")
+        return actions
 
 
 class StreamingStudentPolicy:
@@ -150,7 +162,6 @@ def _student_checkpoint(spec: str) -> dict | None:
     """The payload when ``spec`` is a student checkpoint; None for anything else (TorchScript files are .pt too)."""
     if not spec.endswith(".pt"):
         return None
-    from humanoid_gpt.runs import CheckpointError
     from humanoid_gpt.students.checkpoint import read_student_checkpoint
 
     try:
@@ -170,4 +181,21 @@ def make_policy(spec: str, env) -> Policy:
         return OnnxStudentPolicy(spec, env)
     if _student_checkpoint(spec) is not None:
         return TorchStudentPolicy(spec, env)
+    if _is_expert_checkpoint(spec):
+        raise HGPTError(
+            f"{spec} is an expert checkpoint (privileged observations): evaluate it with `hgpt experts eval "
+            f"--checkpoint {spec}`; --policy takes a student checkpoint, a streaming ONNX or a TorchScript file"
+        )
     return TorchScriptPolicy(spec)
+
+
+def _is_expert_checkpoint(spec: str) -> bool:
+    from humanoid_gpt.experts.checkpoint import load_checkpoint
+
+    if not spec.endswith(".pt"):
+        return False
+    try:
+        load_checkpoint(spec)
+    except CheckpointError:
+        return False
+    return True

@@ -12,6 +12,7 @@ from rsl_rl.utils import resolve_callable
 
 from humanoid_gpt.backends import load_backend
 from humanoid_gpt.experts.checkpoint import load_checkpoint
+from humanoid_gpt.hme.clusters import CLUSTER_PREFIX, cluster_of
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1
@@ -61,3 +62,20 @@ def evaluate_expert(
     return load_backend(backend).evaluate(
         clips, lambda env: load_expert_policy(checkpoint, env, g1), tracking, num_envs, progress=progress
     )
+
+
+def expert_cluster(checkpoint: str | Path, task: str, cluster: str | None = None) -> str:
+    """The cluster an expert teaches: its task's (``HGPT-Cluster-042`` -> ``042``), or ``cluster`` for an expert
+    trained on a task that is not a cluster's. A ``cluster`` that contradicts the task is refused: recording it
+    would make distillation use the expert on motions it never learnt."""
+    if not task.startswith(CLUSTER_PREFIX):
+        if cluster is None:
+            raise CheckpointError(f"{checkpoint} was trained on task {task!r}, not a cluster's: pass --cluster ID")
+        return cluster
+    own = cluster_of(task)
+    if cluster is not None and cluster != own:
+        raise CheckpointError(
+            f"{checkpoint} is the expert of cluster {own} ({task}), not of cluster {cluster}; drop --cluster, or "
+            "evaluate that cluster's own expert"
+        )
+    return own

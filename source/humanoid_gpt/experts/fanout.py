@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.train import ExpertRun, train_expert
 from humanoid_gpt.hme.clusters import ClusterManifest, task_id
 
@@ -58,4 +59,4 @@ def train_all(
         ex.update_parameters(**(slurm_params or {"timeout_min": 24 * 60, "cpus_per_task": 2}))
         jobs = [ex.submit(train_cluster, r) for r in runs]
         return [j.result() for j in jobs]
-    raise ValueError(f"executor must be 'local', 'ray' or 'submitit', got {executor!r}")
+    raise ConfigError(f"executor must be 'local', 'ray' or 'submitit', got {executor!r}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 
+from humanoid_gpt.errors import ConfigError
+
 EXPERT_PPO: dict = {
     "class_name": "OnPolicyRunner",
     "seed": 42,
@@ -58,6 +60,6 @@ def expert_ppo_cfg(**overrides) -> dict:
     cfg = copy.deepcopy(EXPERT_PPO)
     unknown = set(overrides) - set(cfg)
     if unknown:
-        raise ValueError(f"unknown PPO settings {sorted(unknown)}; known: {sorted(cfg)}")
+        raise ConfigError(f"unknown PPO settings {sorted(unknown)}; known: {sorted(cfg)}")
     cfg.update(overrides)
     return cfg

@@ -20,20 +20,24 @@ class ExpertRunner(OnPolicyRunner):
     def save(self, path: str, infos: dict | None = None) -> None:
         payload = self.alg.save()
         payload["iter"] = self.current_learning_iteration
-        payload["infos"] = {
-            **(infos or {}),
-            "hgpt": {**self.meta, "rng": rng_state(getattr(self.env, "generator", None))},
-        }
+        hgpt = {**self.meta, "rng": rng_state(getattr(self.env, "generator", None))}
+        if hasattr(self.env, "snapshot"):  # backends that can: episodes continue exactly on resume
+            hgpt["env_state"] = self.env.snapshot()
+        payload["infos"] = {**(infos or {}), "hgpt": hgpt}
         save_checkpoint(path, payload)
         self.logger.save_model(path, self.current_learning_iteration)
 
     def resume(self, path: str | Path) -> int:
-        """Restore weights, optimizer, normalizers, RNG and iteration from ``path``, after checking it was made for
-        this task, robot and config. Returns the next iteration to run."""
+        """Restore weights, optimizer, normalizers, RNG, iteration and (where the backend can snapshot it) the envs'
+        episodes from ``path``, after checking it was made for this task, robot and config. Returns the next
+        iteration to run. Isaac Lab envs restart their episodes: their simulator state is not snapshotted."""
         expect = {k: self.meta[k] for k in ("task", "obs_dims", "num_actions", "robot", "config_hash")}
         payload = load_checkpoint(path, expect)
         self.alg.load(payload, None, strict=True)
-        restore_rng(payload["infos"]["hgpt"]["rng"], getattr(self.env, "generator", None))
+        saved = payload["infos"]["hgpt"]
+        restore_rng(saved["rng"], getattr(self.env, "generator", None))
+        if saved.get("env_state") is not None and hasattr(self.env, "restore"):
+            self.env.restore(saved["env_state"])
         # rsl_rl stores the iteration it just finished; continue after it rather than repeating it.
         self.current_learning_iteration = payload["iter"] + 1
         return self.current_learning_iteration

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from humanoid_gpt import __version__, settings
-from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.io_utils import atomic_folder, write_text_atomic
 from humanoid_gpt.motion.check import ClipCheck, check_files, print_checks
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.io import find_motion_files, load_clip
@@ -79,21 +79,22 @@ def run_main(
     checks = check_files(find_motion_files([dataset]), g1, progress=True)
     print_checks(checks)
     summary = summarize(checks)
-    preview = None
-    if video and summary["valid_clips"]:
-        preview = _render_preview(g1, checks, out, video_seconds)
-    report = {
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "humanoid_gpt_version": __version__,
-        "dataset": str(dataset),
-        "robot_model": str(g1.xml_path),
-        "summary": summary,
-        "preview": preview,
-        "clips": [c.to_dict() for c in checks],
-        "seconds": round(time.time() - started, 1),
-    }
-    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
-    write_text_atomic(out / "report.md", markdown_report(dataset, summary, checks, preview))
+    with atomic_folder(out) as stage:  # a rerun or a crash never leaves old and new outputs side by side
+        preview = None
+        if video and summary["valid_clips"]:
+            preview = _render_preview(g1, checks, stage, video_seconds)
+        report = {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "humanoid_gpt_version": __version__,
+            "dataset": str(dataset),
+            "robot_model": str(g1.xml_path),
+            "summary": summary,
+            "preview": preview,
+            "clips": [c.to_dict() for c in checks],
+            "seconds": round(time.time() - started, 1),
+        }
+        write_text_atomic(stage / "report.json", json.dumps(report, indent=2))
+        write_text_atomic(stage / "report.md", markdown_report(dataset, summary, checks, preview))
     return out
 
 

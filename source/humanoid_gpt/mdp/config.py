@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.robot.g1 import END_EFFECTOR_BODIES, G1, G1_KEYPOINT_NAMES
 
 
@@ -112,7 +113,7 @@ class TrackingConfig:
     def decimation(self) -> int:
         n = round(self.control_dt / self.physics_dt)
         if n < 1 or abs(n * self.physics_dt - self.control_dt) > 1e-9:
-            raise ValueError(f"control_dt {self.control_dt} must be a whole multiple of physics_dt {self.physics_dt}")
+            raise ConfigError(f"control_dt {self.control_dt} must be a whole multiple of physics_dt {self.physics_dt}")
         return n
 
     @property
@@ -136,15 +137,15 @@ class TrackingConfig:
         _ = self.decimation
         missing = {self.root_body, self.anchor_body, *self.terminations.end_effectors} - set(self.keypoints)
         if missing:
-            raise ValueError(f"bodies {sorted(missing)} must be among the keypoints {self.keypoints}")
+            raise ConfigError(f"bodies {sorted(missing)} must be among the keypoints {self.keypoints}")
         if self.keypoints[0] != self.root_body:
-            raise ValueError(f"the first keypoint must be the root body {self.root_body!r}")
+            raise ConfigError(f"the first keypoint must be the root body {self.root_body!r}")
         if len(self.rewards.keypoint_weights) != len(self.keypoints):
-            raise ValueError(
+            raise ConfigError(
                 f"{len(self.rewards.keypoint_weights)} keypoint weights for {len(self.keypoints)} keypoints"
             )
         if self.episode_seconds <= self.control_dt:
-            raise ValueError("episode_seconds must exceed one control step")
+            raise ConfigError("episode_seconds must exceed one control step")
 
 
 @dataclass
@@ -167,7 +168,7 @@ class RobotTensors:
         cfg.validate()
         missing = [b for b in cfg.keypoints if b not in g1.body_names]
         if missing:
-            raise ValueError(f"keypoint bodies {missing} are not in the robot model {g1.xml_path}")
+            raise ConfigError(f"keypoint bodies {missing} are not in the robot model {g1.xml_path}")
         t = lambda x: torch.tensor(np.asarray(x), dtype=torch.float32, device=device)  # noqa: E731
         return cls(
             default_joint_pos=t(g1.default_joint_pos),
@@ -187,8 +188,8 @@ def check_library(library, cfg: TrackingConfig) -> None:
     """Refuse, before any step, a motion library the task cannot run on (wrong bodies, clips shorter than two
     control steps)."""
     if tuple(library.body_names) != tuple(cfg.keypoints):
-        raise ValueError(f"the motion library tracks {library.body_names}, the task needs {cfg.keypoints}")
+        raise ConfigError(f"the motion library tracks {library.body_names}, the task needs {cfg.keypoints}")
     durations = library.duration.tolist()
     too_short = [n for n, d in zip(library.names, durations, strict=True) if d < 2 * cfg.control_dt]
     if too_short:
-        raise ValueError(f"clips {too_short[:5]} are shorter than two control steps ({2 * cfg.control_dt} s)")
+        raise ConfigError(f"clips {too_short[:5]} are shorter than two control steps ({2 * cfg.control_dt} s)")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.motion.io import read_clip
+from humanoid_gpt.motion.io import check_fps, read_clip
 from humanoid_gpt.motion.validate import ValidationConfig, validate_clip
 from humanoid_gpt.robot.g1 import G1
 
@@ -29,15 +29,19 @@ class ClipCheck:
 def check_file(
     path: Path, g1: G1, fps: float | None = None, config: ValidationConfig = ValidationConfig()
 ) -> ClipCheck:
-    """Read and validate one file; read failures become an ``invalid`` row carrying the error. ``fps`` overrides
-    the frame rate of files that do not store one (CSV)."""
+    """Read and validate one file; read failures become an ``invalid`` row carrying the error. ``fps`` is the frame
+    rate of files that do not store one (CSV, .npy) and overrides a stored one (see
+    :func:`humanoid_gpt.motion.io.read_clip`). A rate that was only assumed is a warning on the row."""
     try:
         clip = read_clip(path, fps=fps, g1=g1)
     except (HGPTError, OSError, ValueError) as e:
         return ClipCheck(str(path), path.stem, "invalid", findings=[f"error: {e}"])
-    findings = validate_clip(clip, g1.joint_limits, config)
-    severities = {f.severity for f in findings}
-    status = "invalid" if "error" in severities else "warning" if findings else "ok"
+    findings = [str(f) for f in validate_clip(clip, g1.joint_limits, config, g1)]
+    if clip.provenance.get("fps_source") == "assumed":
+        findings.append(
+            f"warning: fps: {clip.fps:g} fps assumed, nothing stated the rate; pass --fps (fps=...) with the real one"
+        )
+    status = "invalid" if any(f.startswith("error") for f in findings) else "warning" if findings else "ok"
     return ClipCheck(
         str(path),
         clip.name,
@@ -46,11 +50,14 @@ def check_file(
         clip.fps,
         round(clip.duration, 3),
         clip.provenance.get("performer"),
-        [str(f) for f in findings],
+        findings,
     )
 
 
 def check_files(files: list[Path], g1: G1, fps: float | None = None, progress: bool = False) -> list[ClipCheck]:
+    """:func:`check_file` for every file. A bad ``fps`` (<= 0, NaN, > 1000) is one clear error up front, not one
+    per file."""
+    fps = check_fps(fps)
     if progress:
         from rich.progress import track
 

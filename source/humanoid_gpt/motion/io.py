@@ -1,8 +1,16 @@
 """Reading and writing motion files.
 
-Readers: G1 CSV (Unitree / LAFAN1-G1 / G1 Moves; 36 columns, root quaternion x, y, z, w), BeyondMimic NPZ, holosoma
-retargeting NPZ (``qpos``), and our own clip NPZ. Writers: our clip NPZ and BeyondMimic NPZ. Every read is validated
-(:mod:`humanoid_gpt.motion.validate`); every write is atomic.
+Readers: G1 CSV (Unitree / LAFAN1-G1 / G1 Moves; 36 columns, root quaternion x, y, z, w), G1-layout ``.npy`` (N, 36)
+(quaternion order detected, relative root height grounded), BeyondMimic NPZ, holosoma retargeting NPZ (``qpos``),
+holosoma whole-body-tracking NPZ, AMASS-retargeted-to-G1 Isaac Lab NPZ (``dof_positions``), and our own clip NPZ.
+Writers: our clip NPZ and BeyondMimic NPZ. Every read is validated (:mod:`humanoid_gpt.motion.validate`); every write
+is atomic.
+
+Frame rates are never guessed silently (:func:`resolve_fps`): a file that stores no rate gets it from, in order, the
+``fps`` option, the file name (``walk_30fps``, ``walk_fps50``, ``walk@60hz``), a ``manifest.json`` or dataset card
+beside the file, or a per-dataset rule (LAFAN1-G1 is 30 fps). A G1 CSV with none of these is read at 30 fps with a
+loud :class:`FrameRateWarning` (once per folder); a ``.npy`` or ``qpos`` NPZ is refused. ``provenance["fps_source"]``
+records which rule gave the rate ("option", "file", "manifest", "dataset rule" or "assumed"), ``fps_from`` the detail.
 
 Our format (``*.npz`` with ``schema = "humanoid_gpt.motion"``): ``schema_version`` (int), ``fps`` (float),
 ``root_pos`` (T, 3), ``root_quat_wxyz`` (T, 4), ``joint_pos`` (T, 29), ``joint_names`` (29,) and ``meta_json``
@@ -11,10 +19,14 @@ Our format (``*.npz`` with ``schema = "humanoid_gpt.motion"``): ``schema_version
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import re
 import warnings
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +36,43 @@ from humanoid_gpt import rotations as R
 from humanoid_gpt.errors import MotionFormatError, MotionValidationError
 from humanoid_gpt.io_utils import atomic_write
 from humanoid_gpt.motion.clip import MotionClip
-from humanoid_gpt.motion.validate import Finding, ValidationConfig, validate_clip
-from humanoid_gpt.robot.g1 import G1, G1_JOINT_NAMES, load_g1
+from humanoid_gpt.motion.kinematics import lowest_foot_points
+from humanoid_gpt.motion.validate import (
+    QUAT_ORDERS,
+    Finding,
+    ValidationConfig,
+    as_wxyz,
+    quaternion_order_verdict,
+    validate_clip,
+)
+from humanoid_gpt.robot.g1 import G1, G1_JOINT_NAMES, ROOT_BODY, load_g1
 
 SCHEMA = "humanoid_gpt.motion"
 SCHEMA_VERSION = 1
 CSV_COLUMNS = 7 + len(G1_JOINT_NAMES)
 BEYONDMIMIC_KEYS = ("fps", "joint_pos", "joint_vel", "body_pos_w", "body_quat_w", "body_lin_vel_w", "body_ang_vel_w")
-MOTION_SUFFIXES = (".csv", ".npz")
+MOTION_SUFFIXES = (".csv", ".npz", ".npy")
+MAX_FPS = 1000.0
+"""Frame rates above this are absurd for motion data (a unit or field mix-up)."""
+ASSUMED_CSV_FPS = 30.0
+"""The rate a G1 CSV is read at when nothing gives one (Unitree's G1 CSVs are 30 fps), always with a warning."""
+LAFAN1_FPS = 30.0
+FPS_SOURCES = ("option", "file", "manifest", "dataset rule", "assumed")
+DATASET_CARDS = ("DATASET_CARD.md", "dataset_card.md", "README.md")
+RELATIVE_HEIGHT_SINK = 0.25
+"""m: feet this far below the floor (forward kinematics) mean a root height relative to the start, not absolute."""
+
+
+DOCUMENT_SUFFIXES = (".md", ".txt", ".json", ".yaml", ".yml", ".sha256", ".png", ".jpg", ".pdf", "")
+"""What dataset folders hold beside their clips (cards, licences, manifests, checksums, pictures)."""
 
 
 class MotionWarning(UserWarning):
     """A clip loaded but has findings a curator should look at."""
+
+
+class FrameRateWarning(MotionWarning):
+    """No frame rate was found for a file that stores none, and one was assumed (said once per folder)."""
 
 
 # Provenance -------------------------------------------------------------------------------------------------------
@@ -66,13 +103,267 @@ def infer_provenance(path: Path) -> dict:
     return prov
 
 
+# Frame rates ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameRate:
+    """A clip's frame rate and which rule gave it: ``source`` is one of :data:`FPS_SOURCES`, ``detail`` says where."""
+
+    fps: float
+    source: str
+    detail: str
+
+    def provenance(self) -> dict:
+        return {"fps_source": self.source, "fps_from": self.detail}
+
+
+def check_fps(fps: float | None, what: str = "fps") -> float | None:
+    """An explicitly given frame rate as a float, or a :class:`MotionFormatError` naming ``what`` and the fix when it
+    is not a number in (0, :data:`MAX_FPS`]. None stays None (no rate given)."""
+    if fps is None:
+        return None
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(fps, bool) or not (math.isfinite(value) and 0.0 < value <= MAX_FPS):
+        raise MotionFormatError(
+            f"{what}={fps!r} is not a usable frame rate: it must be a number of frames per second above 0 and at "
+            f"most {MAX_FPS:g}. Fix: pass the clip's real rate (fps=30 in Python, `hgpt motions check --fps 30`, "
+            "`hgpt motions convert --src-fps 30`), or leave it out to take the rate from the file, its name, a "
+            "manifest beside it or a known dataset"
+        )
+    return value
+
+
+_NAME_FPS = re.compile(
+    r"(?<![\d.])(\d+(?:\.\d+)?)[ _-]?(?:fps|hz)(?![a-z])|(?<![a-z])(?:fps|hz)[ _-]?(\d+(?:\.\d+)?)(?![\d.])",
+    re.IGNORECASE,
+)
+_CARD_FPS = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:fps|frames per second|frames/s)\b|frame[ _-]?rate[^0-9\n]{0,12}?(\d+(?:\.\d+)?)",
+    re.IGNORECASE,
+)
+_LAFAN1_NAME = re.compile(r"[A-Za-z]+\d+_subject\d+")
+_RATE_KEYS = ("fps", "frame_rate", "framerate", "mocap_framerate")
+
+
+def fps_from_name(path: str | Path) -> float | None:
+    """The frame rate a file name states (``walk_30fps``, ``walk_fps50``, ``walk@60hz``, ``run-120Hz``), or None."""
+    path = Path(path)
+    rates = {float(a or b) for a, b in _NAME_FPS.findall(path.stem)}
+    if len(rates) > 1:
+        raise MotionFormatError(
+            f"{path}: the file name states several frame rates ({', '.join(f'{r:g}' for r in sorted(rates))}); "
+            "rename it or pass the real rate (fps=..., --fps / --src-fps)"
+        )
+    return check_fps(rates.pop(), f"{path}: the rate in the file name, fps") if rates else None
+
+
+@functools.lru_cache(maxsize=64)
+def _read_text_cached(path: str, mtime_ns: int, size: int) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _read_text_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _read_json(path: Path):
+    text = _read_text(path)
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return None  # a broken manifest gives no rate; the later rules (or the loud assumption) apply
+
+
+def _rate_of(entry) -> float | None:
+    if isinstance(entry, Mapping):
+        for key in _RATE_KEYS:
+            value = entry.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+    return None
+
+
+def _manifest_clips(manifest) -> dict[str, Mapping]:
+    """A manifest's clip entries by clip name: ``{"clips": {name: {...}}}`` (G1 Moves) or a list of entries with a
+    ``name``, ``file`` or ``path``."""
+    clips = manifest.get("clips") if isinstance(manifest, Mapping) else manifest
+    if isinstance(clips, Mapping):
+        return {str(k): v for k, v in clips.items() if isinstance(v, Mapping)}
+    out: dict[str, Mapping] = {}
+    if isinstance(clips, list):
+        for entry in clips:
+            if isinstance(entry, Mapping):
+                for key in ("name", "clip", "file", "path"):
+                    if isinstance(entry.get(key), str):
+                        out[Path(entry[key]).stem] = entry
+                        break
+    return out
+
+
+def fps_from_manifest(path: str | Path) -> tuple[float, str] | None:
+    """The rate a dataset's own description gives a file, with where it was found, or None.
+
+    ``manifest.json`` in the file's folder or up to three folders above (the nearest one speaks for the dataset): the
+    clip's own entry (by file stem, or the part after ``__`` as G1 Moves names its CSVs ``<category>__<clip>``);
+    beside the file also a dataset-wide rate or one rate shared by every clip it lists. Then a dataset card beside
+    the file (``DATASET_CARD.md``, ``README.md``) that states exactly one rate ("60 FPS", "frame rate: 60").
+    """
+    path = Path(path)
+    names = dict.fromkeys([path.stem, path.stem.split("__", 1)[-1]])
+    folders = [path.parent, *path.parent.parents][:4]
+    for level, folder in enumerate(folders):
+        manifest = folder / "manifest.json"
+        if not manifest.is_file():
+            continue
+        data = _read_json(manifest)
+        clips = _manifest_clips(data)
+        for name in names:
+            rate = _rate_of(clips.get(name))
+            if rate is not None:
+                return rate, f"{manifest} (clip {name})"
+        if level == 0:
+            rate = _rate_of(data)
+            if rate is not None:
+                return rate, f"{manifest} (dataset rate)"
+            rates = {_rate_of(c) for c in clips.values()} - {None}
+            if len(rates) == 1:
+                rate = rates.pop()
+                return rate, f"{manifest} (all {len(clips)} clips it lists are {rate:g} fps)"
+        break
+    for card_name in DATASET_CARDS:
+        card = path.parent / card_name
+        text = _read_text(card) if card.is_file() else None
+        if text:
+            rates = {float(a or b) for a, b in _CARD_FPS.findall(text)}
+            if len(rates) == 1:
+                return rates.pop(), f"{card} (dataset card)"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _lafan1_digests() -> dict[str, str]:
+    from humanoid_gpt.data.fetch import lafan1_checksums
+
+    return {digest: name for name, digest in lafan1_checksums().items()}
+
+
+def fps_from_dataset_rule(path: str | Path) -> tuple[float, str] | None:
+    """A documented per-dataset rate, or None. LAFAN1-G1 (Unitree's retargeting, 30 fps) is recognised by its file
+    naming ``<action><n>_subject<k>.csv`` or, renamed, by content: its sha256 is in the checksum list the project
+    ships (``humanoid_gpt/data/lafan1_g1.sha256``)."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return None
+    if _LAFAN1_NAME.fullmatch(path.stem):
+        return LAFAN1_FPS, "LAFAN1-G1 is 30 fps (file named <action><n>_subject<k>.csv)"
+    from humanoid_gpt.data.fetch import sha256_file
+
+    try:
+        name = _lafan1_digests().get(sha256_file(path))
+    except OSError:
+        return None
+    return (LAFAN1_FPS, f"LAFAN1-G1 is 30 fps (content is {name} of lafan1_g1.sha256)") if name else None
+
+
+_ASSUMED_FOLDERS: set[Path] = set()
+
+
+def _warn_assumed(path: Path, fps: float) -> None:
+    folder = path.parent.resolve()
+    if folder in _ASSUMED_FOLDERS:
+        return  # once per folder (dataset), not once per file
+    _ASSUMED_FOLDERS.add(folder)
+    warnings.warn(
+        f"{folder}: NO FRAME RATE for the motion files here (first: {path.name}): none given (fps=...), none in "
+        f"the file names, no manifest.json or dataset card stating one, no known dataset. ASSUMING {fps:g} fps "
+        "(the Unitree G1 CSV convention). If the clips were recorded at another rate every speed and velocity "
+        "derived from them is wrong: pass the real rate (`hgpt motions check --fps 60`, `hgpt motions convert "
+        '--src-fps 60`, fps=60 in Python) or put a manifest.json with {"fps": 60} beside the files.',
+        FrameRateWarning,
+        stacklevel=4,
+    )
+
+
+def resolve_fps(path: str | Path, fps: float | None = None, assume: float | None = None) -> FrameRate:
+    """The frame rate of ``path``, a file that stores none, and which rule gave it, in this order: the ``fps``
+    option; the file name (:func:`fps_from_name`); a manifest or dataset card (:func:`fps_from_manifest`); a
+    per-dataset rule (:func:`fps_from_dataset_rule`). Otherwise ``assume`` with a loud :class:`FrameRateWarning`
+    (once per folder), or, when ``assume`` is None, a :class:`MotionFormatError` saying how to give the rate."""
+    path = Path(path)
+    option = check_fps(fps)
+    if option is not None:
+        return FrameRate(option, "option", "fps option")
+    named = fps_from_name(path)
+    if named is not None:
+        return FrameRate(named, "file", f"file name {path.name}")
+    found = fps_from_manifest(path)
+    if found is not None:
+        return FrameRate(check_fps(found[0], f"{found[1]}: fps"), "manifest", found[1])
+    rule = fps_from_dataset_rule(path)
+    if rule is not None:
+        return FrameRate(rule[0], "dataset rule", rule[1])
+    if assume is None:
+        raise MotionFormatError(
+            f"{path}: no frame rate: the file stores none, its name states none (e.g. walk_30fps{path.suffix}, "
+            f"walk@60hz{path.suffix}), and no manifest.json or dataset card beside it gives one. Fix: pass the "
+            "real rate (fps=..., `hgpt motions check --fps`, `hgpt motions convert --src-fps`) or rename the file"
+        )
+    _warn_assumed(path, assume)
+    return FrameRate(assume, "assumed", f"assumed {assume:g} fps: nothing stated a rate")
+
+
+def _stored_fps(data: Mapping, path: Path, fps: float | None, key: str = "fps") -> FrameRate | None:
+    """The rate an NPZ stores under ``key`` (None when absent). An explicit ``fps`` wins, with a warning when the
+    file says otherwise; a stored value that is not a rate (<= 0, NaN, < 1 as a frame period would be, > 1000) is an
+    error unless ``fps`` is given."""
+    option = check_fps(fps)
+    if key not in data:
+        return None
+    raw = np.asarray(data[key], dtype=np.float64).reshape(-1)
+    value = float(raw[0]) if raw.size else math.nan
+    usable = math.isfinite(value) and 1.0 <= value <= MAX_FPS
+    if option is not None:
+        if not usable or abs(option - value) > 1e-6 * option:
+            warnings.warn(
+                f"{path}: the file stores {key}={value:g}; using fps={option:g} as passed", MotionWarning, stacklevel=4
+            )
+        return FrameRate(option, "option", f"fps option (the file's '{key}' holds {value:g})")
+    if not usable:
+        hint = f" (it looks like a frame period: 1/{1 / value:g} s)" if 0.0 < value < 1.0 else ""
+        raise MotionFormatError(
+            f"{path}: '{key}' holds {value!r}, not a usable frame rate{hint}; pass the real rate explicitly "
+            "(fps=..., `hgpt motions check --fps`, `hgpt motions convert --src-fps`)"
+        )
+    return FrameRate(value, "file", f"'{key}' in the file")
+
+
 # Readers ----------------------------------------------------------------------------------------------------------
 
 
-def read_g1_csv(path: str | Path, fps: float) -> MotionClip:
-    """A G1 CSV: no header, 36 columns: root xyz (m), root quaternion (x, y, z, w), 29 joint angles (rad)."""
+def read_g1_csv(path: str | Path, fps: float | None = None) -> MotionClip:
+    """A G1 CSV: no header, 36 columns: root xyz (m), root quaternion (x, y, z, w), 29 joint angles (rad).
+
+    The format stores no rate: ``fps`` or :func:`resolve_fps` gives it (30 fps assumed, loudly, when nothing does).
+    """
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as e:
+        raise MotionFormatError(
+            f"{path}: not a text CSV (binary data at byte {e.start}); a G1 CSV is plain text, one row of "
+            f"{CSV_COLUMNS} numbers per frame. Is it another format with a .csv name?"
+        ) from None
     lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise MotionFormatError(f"{path}: the file is empty; a G1 CSV has one row of {CSV_COLUMNS} numbers per frame")
@@ -93,15 +384,14 @@ def read_g1_csv(path: str | Path, fps: float) -> MotionClip:
     except ValueError as e:
         raise MotionFormatError(f"{path}: not a numeric G1 CSV ({e}); a header row or a stray text field?") from e
     quat = R.xyzw_to_wxyz(torch.from_numpy(data[:, 3:7])).numpy()
-    return MotionClip(path.stem, fps, data[:, :3], quat, data[:, 7:], infer_provenance(path))
+    rate = resolve_fps(path, fps, assume=ASSUMED_CSV_FPS)  # after parsing: a refused file needs no rate
+    prov = {**infer_provenance(path), "source_format": "g1_csv", **rate.provenance()}
+    return MotionClip(path.stem, rate.fps, data[:, :3], quat, data[:, 7:], prov)
 
 
-def _npz_fps(data, path: Path, fps: float | None) -> float:
-    if "fps" in data:
-        return float(np.asarray(data["fps"]).reshape(-1)[0])
-    if fps is None:
-        raise MotionFormatError(f"{path}: no 'fps' key; pass the frame rate explicitly (fps=...)")
-    return fps
+def _npz_rate(data: Mapping, path: Path, fps: float | None) -> FrameRate:
+    """The stored rate, or for an NPZ without one the rate :func:`resolve_fps` finds (never assumed)."""
+    return _stored_fps(data, path, fps) or resolve_fps(path, fps)
 
 
 def _require(data, path: Path, keys: Iterable[str], fmt: str) -> None:
@@ -144,7 +434,9 @@ def joint_order_permutations(g1: G1) -> dict[str, np.ndarray]:
     }
 
 
-def read_beyondmimic_npz(path: str | Path, g1: G1 | None = None, joint_order: str = "auto") -> MotionClip:
+def read_beyondmimic_npz(
+    path: str | Path, g1: G1 | None = None, joint_order: str = "auto", fps: float | None = None
+) -> MotionClip:
     """A BeyondMimic NPZ: root pose from body 0 (the pelvis), joints from ``joint_pos``.
 
     BeyondMimic stores joints in its simulator's order and no names. ``joint_order="auto"`` tries the known orders
@@ -166,18 +458,18 @@ def read_beyondmimic_npz(path: str | Path, g1: G1 | None = None, joint_order: st
         if joint_order not in perms:
             raise ValueError(f"joint_order must be 'auto' or one of {sorted(perms)}, got {joint_order!r}")
         perms = {joint_order: perms[joint_order]}
-    fps = _npz_fps(data, path, None)
+    rate = _npz_rate(data, path, fps)
     errors = {}
     for name, perm in perms.items():
         q = np.empty_like(joint_pos)
         q[:, perm] = joint_pos
         clip = MotionClip(
             path.stem,
-            fps,
+            rate.fps,
             body_pos[:, 0],
             body_quat[:, 0],
             q,
-            {**infer_provenance(path), "source_format": "beyondmimic", "joint_order": name},
+            {**infer_provenance(path), "source_format": "beyondmimic", "joint_order": name, **rate.provenance()},
         )
         errors[name] = _body_match_error(g1, clip, body_pos)
         if errors[name] < 0.01 or len(perms) == 1:
@@ -200,17 +492,238 @@ def _body_match_error(g1: G1, clip: MotionClip, body_pos: np.ndarray, frames: in
 
 
 def read_holosoma_npz(path: str | Path, fps: float | None = None) -> MotionClip:
-    """A holosoma retargeting NPZ: ``qpos`` (T, 36) = root position, root quaternion (w, x, y, z), 29 joints."""
+    """A holosoma retargeting NPZ: ``qpos`` (T, 36) = root position, root quaternion (w, x, y, z), 29 joints.
+
+    The rate: ``fps`` option, else the file's ``fps`` key, else its name or a manifest (:func:`resolve_fps`); never
+    assumed."""
     path = Path(path)
     data = _load_npz(path)
     _require(data, path, ["qpos"], "a holosoma NPZ")
     qpos = np.asarray(data["qpos"], dtype=np.float64)
     _check_shape(qpos, path, "qpos", (None, CSV_COLUMNS))
-    prov = {**infer_provenance(path), "source_format": "holosoma"}
-    return MotionClip(path.stem, _npz_fps(data, path, fps), qpos[:, :3], qpos[:, 3:7], qpos[:, 7:], prov)
+    rate = _npz_rate(data, path, fps)
+    prov = {**infer_provenance(path), "source_format": "holosoma", **rate.provenance()}
+    return MotionClip(path.stem, rate.fps, qpos[:, :3], qpos[:, 3:7], qpos[:, 7:], prov)
 
 
-def read_clip_npz(path: str | Path) -> MotionClip:
+def _joint_base(name: str) -> str:
+    name = name.strip().lower()
+    return name[: -len("_joint")] if name.endswith("_joint") else name
+
+
+def g1_joint_columns(names: Iterable, path: Path, key: str) -> tuple[np.ndarray, list[str]]:
+    """Match stored joint ``names`` (with or without the ``_joint`` suffix) to the G1's 29 joints.
+
+    Returns ``cols`` such that ``block[:, cols]`` is in :data:`G1_JOINT_NAMES` order, where ``block`` holds the 29
+    joint columns in the stored order, and the names that are not G1 joints (a root or object joint listed before or
+    after the 29). Anything else (a missing, repeated or foreign joint among them) is a :class:`MotionFormatError`.
+    """
+    names = [str(n) for n in np.asarray(names).reshape(-1)]
+    g1_index = {_joint_base(j): i for i, j in enumerate(G1_JOINT_NAMES)}
+    index = [g1_index.get(_joint_base(n)) for n in names]
+    hits = [i for i, j in enumerate(index) if j is not None]
+    found = [index[i] for i in hits]
+    missing = [G1_JOINT_NAMES[j] for j in range(len(G1_JOINT_NAMES)) if j not in found]
+    repeated = sorted({names[i] for i in hits if found.count(index[i]) > 1})
+    foreign = [n for n, j in zip(names, index, strict=True) if j is None]
+    if missing or repeated or hits != list(range(hits[0], hits[0] + len(hits))):
+        problems = []
+        if missing:
+            problems.append(f"missing {missing[:4]}{'...' if len(missing) > 4 else ''} ({len(missing)} joints)")
+        if repeated:
+            problems.append(f"repeated {repeated[:4]}")
+        if foreign:
+            problems.append(f"not G1 joints {foreign[:4]}{'...' if len(foreign) > 4 else ''}")
+        raise MotionFormatError(
+            f"{path}: '{key}' does not name the Unitree G1's 29 joints ({'; '.join(problems) or 'not one block'}); "
+            f"this reader takes G1 29-DoF motions only (joints {G1_JOINT_NAMES[0]}, ..., with or without '_joint')"
+        )
+    cols = np.empty(len(G1_JOINT_NAMES), dtype=np.int64)
+    for column, i in enumerate(hits):
+        cols[index[i]] = column
+    return cols, foreign
+
+
+def _body_index(names: Iterable, path: Path, key: str, body: str = ROOT_BODY) -> int:
+    names = [str(n).strip().lower() for n in np.asarray(names).reshape(-1)]
+    if body not in names:
+        raise MotionFormatError(
+            f"{path}: no '{body}' in '{key}' ({names[:4]}...); the root pose is read from the G1's pelvis body"
+        )
+    return names.index(body)
+
+
+def read_holosoma_wbt_npz(path: str | Path, fps: float | None = None) -> MotionClip:
+    """A holosoma whole-body-tracking NPZ (the output of holosoma's ``convert_data_format_mj``).
+
+    ``joint_pos`` (N, 36) = root position, root quaternion (w, x, y, z), 29 joints (or (N, 29) joints only, the
+    root then taken from the ``pelvis`` body of ``body_pos_w`` / ``body_quat_w``); ``joint_vel`` (N, 35);
+    ``body_pos_w``, ``body_quat_w``, ``body_lin_vel_w``, ``body_ang_vel_w`` (N, B, .); ``joint_names`` (the 29,
+    possibly after root names); ``body_names`` (``world`` first); ``fps``; optional ``object_*`` arrays of an object
+    the motion interacts with. Joints are put in the G1 order by ``joint_names``; ``provenance["has_objects"]``
+    records whether the motion involves an object (the corpus filter drops those).
+    """
+    path = Path(path)
+    data = _load_npz(path)
+    fmt = "a holosoma whole-body-tracking NPZ"
+    _require(data, path, ["joint_pos"], fmt)
+    joint_pos = np.asarray(data["joint_pos"], dtype=np.float64)
+    if joint_pos.ndim != 2 or joint_pos.shape[1] not in (CSV_COLUMNS, len(G1_JOINT_NAMES)):
+        raise MotionFormatError(
+            f"{path}: 'joint_pos' has shape {joint_pos.shape}, expected (N, {CSV_COLUMNS}) (root position, root "
+            f"quaternion w, x, y, z, 29 joints) or (N, {len(G1_JOINT_NAMES)}) with the pelvis in body_pos_w"
+        )
+    if joint_pos.shape[1] == CSV_COLUMNS:
+        root_pos, root_quat, joints = joint_pos[:, :3], joint_pos[:, 3:7], joint_pos[:, 7:]
+        root_from = "joint_pos[:, :7]"
+    else:
+        _require(data, path, ["body_names", "body_pos_w", "body_quat_w"], fmt + " with (N, 29) joint_pos")
+        body = _body_index(data["body_names"], path, "body_names")
+        body_pos = np.asarray(data["body_pos_w"], dtype=np.float64)
+        body_quat = np.asarray(data["body_quat_w"], dtype=np.float64)
+        _check_shape(body_pos, path, "body_pos_w", (joint_pos.shape[0], None, 3))
+        _check_shape(body_quat, path, "body_quat_w", (joint_pos.shape[0], body_pos.shape[1], 4))
+        root_pos, root_quat, joints = body_pos[:, body], body_quat[:, body], joint_pos
+        root_from = f"body_pos_w / body_quat_w of body {body} (pelvis)"
+    if "joint_names" in data:
+        cols, extra = g1_joint_columns(data["joint_names"], path, "joint_names")
+        joints, joint_order = joints[:, cols], "by joint_names"
+    else:
+        extra, joint_order = [], "G1 order (no joint_names)"
+    rate = _npz_rate(data, path, fps)
+    objects = sorted(k for k in data if k.startswith("object_"))
+    prov = {
+        **infer_provenance(path),
+        "source_format": "holosoma_wbt",
+        "joint_order": joint_order,
+        "root_from": root_from,
+        "has_objects": bool(objects),
+        "object_keys": objects,
+        **rate.provenance(),
+    }
+    if extra:
+        prov["other_joint_names"] = extra
+    return MotionClip(path.stem, rate.fps, root_pos, root_quat, joints, prov)
+
+
+AMASS_ISAACLAB_KEYS = ("dof_names", "dof_positions", "body_names", "body_positions", "body_rotations")
+
+
+def read_amass_isaaclab_npz(path: str | Path, fps: float | None = None) -> MotionClip:
+    """AMASS retargeted to the G1 in the Isaac Lab motion-loader NPZ layout: ``fps``, ``dof_names``,
+    ``dof_positions`` (N, 29), ``body_names``, ``body_positions`` (N, B, 3), ``body_rotations`` (N, B, 4) w, x, y, z,
+    and velocities (``dof_velocities``, ``body_linear_velocities``, ``body_angular_velocities``; recomputed, not
+    read). The root pose is the ``pelvis`` body's, joints are put in the G1 order by ``dof_names``. AMASS-derived
+    motion inherits AMASS's non-commercial licence whatever the copy's own tags say: recorded in the provenance.
+    """
+    path = Path(path)
+    data = _load_npz(path)
+    _require(data, path, AMASS_ISAACLAB_KEYS, "an AMASS-for-G1 Isaac Lab NPZ")
+    dof = np.asarray(data["dof_positions"], dtype=np.float64)
+    body_pos = np.asarray(data["body_positions"], dtype=np.float64)
+    body_rot = np.asarray(data["body_rotations"], dtype=np.float64)
+    _check_shape(dof, path, "dof_positions", (None, len(G1_JOINT_NAMES)))
+    n_bodies = np.asarray(data["body_names"]).size
+    _check_shape(body_pos, path, "body_positions", (dof.shape[0], n_bodies, 3))
+    _check_shape(body_rot, path, "body_rotations", (dof.shape[0], n_bodies, 4))
+    cols, _ = g1_joint_columns(data["dof_names"], path, "dof_names")
+    pelvis = _body_index(data["body_names"], path, "body_names")
+    rate = _npz_rate(data, path, fps)
+    prov = {
+        **infer_provenance(path),
+        "source_format": "amass_isaaclab",
+        "joint_order": "by dof_names",
+        "root_from": f"body_positions / body_rotations of body {pelvis} (pelvis)",
+        "licence": "AMASS-derived: AMASS non-commercial research licence (inherited)",
+        **rate.provenance(),
+    }
+    return MotionClip(path.stem, rate.fps, body_pos[:, pelvis], body_rot[:, pelvis], dof[:, cols], prov)
+
+
+def _ground_relative_height(path: Path, g1: G1, root_pos: np.ndarray, quat: np.ndarray, joints: np.ndarray) -> float:
+    """Raise the root of a clip whose height is relative to the start (first-frame pelvis near 0 m while the joints
+    say the G1 stands, so forward kinematics puts the feet far below the floor) until the lowest foot point rests on
+    the floor (5th percentile over frames). Returns the shift (m), 0 when the height was already absolute."""
+    ok = np.isfinite(root_pos).all(axis=1) & np.isfinite(quat).all(axis=1) & np.isfinite(joints).all(axis=1)
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return 0.0
+    idx = idx[np.unique(np.linspace(0, idx.size - 1, min(idx.size, 300)).astype(int))]
+    q = quat[idx] / np.linalg.norm(quat[idx], axis=1, keepdims=True)
+    floor = float(np.percentile(lowest_foot_points(g1, np.concatenate([root_pos[idx], q, joints[idx]], 1)), 5))
+    if floor > -RELATIVE_HEIGHT_SINK:
+        return 0.0
+    shift = -floor
+    root_pos[:, 2] += shift
+    warnings.warn(
+        f"{path}: the root height is relative to the start, not above the floor (first-frame pelvis at "
+        f"{root_pos[0, 2] - shift:.3f} m while the joints stand the G1 up: forward kinematics puts its feet "
+        f"{shift:.2f} m below the floor). Grounded the clip: root raised by {shift:.3f} m so the lowest foot point "
+        "rests on the floor (5th percentile over frames)",
+        MotionWarning,
+        stacklevel=4,
+    )
+    return shift
+
+
+def read_g1_npy(
+    path: str | Path, fps: float | None = None, g1: G1 | None = None, quat_order: str = "auto"
+) -> MotionClip:
+    """A G1-layout ``.npy`` (N, 36): root position, root quaternion, 29 joints in the G1 order.
+
+    - The quaternion order is not stated: ``quat_order="auto"`` reads it both ways (w, x, y, z and x, y, z, w) and
+      keeps the one whose pelvis is upright and whose planted feet are flat and stay put
+      (:func:`humanoid_gpt.motion.validate.quaternion_order_verdict`, independent of the heading); undecidable ->
+      :class:`MotionFormatError` asking for ``quat_order``.
+    - The root height may be relative to the start (first-frame pelvis at ~0 m): detected by forward kinematics
+      (feet more than :data:`RELATIVE_HEIGHT_SINK` below the floor) and grounded, with a :class:`MotionWarning`.
+    - The rate: ``fps`` option, the file name (``..._30fps.npy``, ``..._fps50.npy``, ``...@60hz.npy``) or a
+      manifest/card beside it; otherwise an error (no dataset rule covers ``.npy`` files, so none is assumed).
+    """
+    path = Path(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise MotionFormatError(f"{path}: not a readable .npy array ({e}); the file is corrupt or not an array") from e
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise MotionFormatError(f"{path}: holds {getattr(arr, 'dtype', type(arr))} data, expected numbers")
+    arr = np.asarray(arr, dtype=np.float64)
+    _check_shape(arr, path, "the array", (None, CSV_COLUMNS))
+    rate = resolve_fps(path, fps)
+    g1 = g1 or load_g1()
+    raw, root_pos, joints = arr[:, 3:7], arr[:, :3].copy(), arr[:, 7:]
+    if quat_order == "auto":
+        ok = np.isfinite(arr).all(axis=1) & (np.linalg.norm(np.nan_to_num(raw), axis=1) > 0.5)
+        if ok.sum() < 2:
+            raise MotionFormatError(f"{path}: fewer than 2 frames with a finite, non-zero root quaternion")
+        readings = {order: as_wxyz(raw[ok], order) for order in QUAT_ORDERS}
+        verdict = quaternion_order_verdict(readings, root_pos[ok], joints[ok], g1, fps=rate.fps)
+        if verdict.best is None:
+            raise MotionFormatError(
+                f"{path}: cannot tell whether the root quaternion is stored w, x, y, z or x, y, z, w ({verdict.by}: "
+                f"{verdict.describe()}); pass quat_order='wxyz' or 'xyzw' (read_g1_npy)"
+            )
+        order, order_from = verdict.best, f"detected ({verdict.by}: {verdict.describe()})"
+    elif quat_order in QUAT_ORDERS:
+        order, order_from = quat_order, "option"
+    else:
+        raise ValueError(f"quat_order must be 'auto' or one of {QUAT_ORDERS}, got {quat_order!r}")
+    quat = as_wxyz(raw, order)
+    shift = _ground_relative_height(path, g1, root_pos, quat, joints)
+    prov = {
+        **infer_provenance(path),
+        "source_format": "g1_npy",
+        "quat_order": order,
+        "quat_order_from": order_from,
+        **rate.provenance(),
+    }
+    if shift:
+        prov["root_height"] = f"relative to the start; grounded by forward kinematics (+{shift:.3f} m)"
+        prov["grounded_by_m"] = shift
+    return MotionClip(path.stem, rate.fps, root_pos, quat, joints, prov)
+
+
+def read_clip_npz(path: str | Path, fps: float | None = None) -> MotionClip:
     """Our own clip NPZ (see the module docstring)."""
     path = Path(path)
     data = _load_npz(path)
@@ -232,13 +745,17 @@ def read_clip_npz(path: str | Path) -> MotionClip:
         raise MotionFormatError(f"{path}: joint_names {names[:3]}... are not the G1's 29 joints")
     order = [names.index(j) for j in G1_JOINT_NAMES]  # files may store another order; the names say which
     meta = json.loads(str(data["meta_json"]))
+    rate = _stored_fps(data, path, fps)
+    provenance = dict(meta.get("provenance", {}))
+    if rate.source == "option" or "fps_source" not in provenance:
+        provenance.update(rate.provenance())  # else keep how the rate was first found (an assumption stays one)
     return MotionClip(
         meta.get("name", path.stem),
-        float(data["fps"]),
+        rate.fps,
         data["root_pos"],
         data["root_quat_wxyz"],
         joint_pos[:, order],
-        meta.get("provenance", {}),
+        provenance,
     )
 
 
@@ -249,12 +766,21 @@ def _load_npz(path: Path):
         raise MotionFormatError(f"{path}: not a readable NPZ ({e}); the file is corrupt or truncated") from e
 
 
-def npz_kind(keys: Iterable[str]) -> str:
+def npz_kind(keys: Iterable[str] | Mapping[str, np.ndarray]) -> str:
+    """The layout of an NPZ from its keys (pass the loaded arrays to also use shapes: a 36-wide ``joint_pos`` is
+    holosoma whole-body tracking, not BeyondMimic)."""
+    shapes = {k: np.shape(v) for k, v in keys.items()} if isinstance(keys, Mapping) else {}
     keys = set(keys)
     if "schema" in keys or "meta_json" in keys:
         return "humanoid_gpt"
-    if {"joint_pos", "body_pos_w"} <= keys:
-        return "beyondmimic"
+    if {"dof_positions", "body_positions"} <= keys or {"dof_names", "dof_positions"} <= keys:
+        return "amass_isaaclab"
+    if "joint_pos" in keys:
+        wide = shapes.get("joint_pos", ())[1:2] == (CSV_COLUMNS,)
+        if wide or "joint_names" in keys or "body_names" in keys:
+            return "holosoma_wbt"
+        if "body_pos_w" in keys:
+            return "beyondmimic"
     if "qpos" in keys:
         return "holosoma"
     raise MotionFormatError(f"unknown NPZ layout with keys {sorted(keys)}")
@@ -263,30 +789,36 @@ def npz_kind(keys: Iterable[str]) -> str:
 # Dispatch ---------------------------------------------------------------------------------------------------------
 
 
-def default_fps(path: Path) -> float:
-    """Frame rate of a headerless CSV, by dataset: G1 Moves is 60 fps; LAFAN1-G1 and most others 30 fps."""
-    return 60.0 if "g1_moves" in path.parent.name or "__" in path.stem else 30.0
-
-
 def read_clip(path: str | Path, fps: float | None = None, g1: G1 | None = None) -> MotionClip:
-    """Read any supported motion file without validating it."""
+    """Read any supported motion file without validating it. ``fps`` (validated: a clear error when not a number in
+    (0, 1000]) is the rate of a file that stores none and overrides a stored one, with a warning; see
+    :func:`resolve_fps` for where the rate comes from otherwise."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"motion file {path} does not exist")
-    if path.suffix == ".csv":
-        return read_g1_csv(path, fps or default_fps(path))
-    if path.suffix == ".npz":
+    fps = check_fps(fps)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return read_g1_csv(path, fps)
+    if suffix == ".npy":
+        return read_g1_npy(path, fps, g1)
+    if suffix == ".npz":
         data = _load_npz(path)
         try:
-            kind = npz_kind(data.keys())
+            kind = npz_kind(data)
         except MotionFormatError as e:
             raise MotionFormatError(
-                f"{path}: {e}; expected a humanoid_gpt clip, a BeyondMimic or a holosoma NPZ"
+                f"{path}: {e}; expected a humanoid_gpt clip, a BeyondMimic, holosoma (qpos or whole-body tracking) "
+                "or AMASS-for-G1 Isaac Lab NPZ"
             ) from None
         if kind == "humanoid_gpt":
-            return read_clip_npz(path)
+            return read_clip_npz(path, fps)
         if kind == "beyondmimic":
-            return read_beyondmimic_npz(path, g1)
+            return read_beyondmimic_npz(path, g1, fps=fps)
+        if kind == "holosoma_wbt":
+            return read_holosoma_wbt_npz(path, fps)
+        if kind == "amass_isaaclab":
+            return read_amass_isaaclab_npz(path, fps)
         return read_holosoma_npz(path, fps)
     raise MotionFormatError(
         f"{path}: unknown motion file type '{path.suffix}'; supported: {', '.join(MOTION_SUFFIXES)}"
@@ -301,8 +833,9 @@ def load_clip(
 ) -> MotionClip:
     """Read and validate a motion file. Errors raise :class:`MotionValidationError` naming the file, field and frame;
     warnings are issued as :class:`MotionWarning`. Root quaternions are renormalized after validation."""
+    g1 = g1 or load_g1()
     clip = read_clip(path, fps, g1)
-    findings = validate_clip(clip, (g1 or load_g1()).joint_limits, config)
+    findings = validate_clip(clip, g1.joint_limits, config, g1)
     raise_on_errors(path, findings)
     for f in findings:
         warnings.warn(f"{path}: {f}", MotionWarning, stacklevel=2)
@@ -318,11 +851,29 @@ def raise_on_errors(path: str | Path, findings: Sequence[Finding]) -> None:
 
 
 def find_motion_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Motion files named directly or found (recursively, sorted) in the given folders."""
+    """Motion files named directly or found (recursively, sorted) in the given folders. A folder with none is an
+    error; other files in a folder are named in a warning (never skipped without a word)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix in MOTION_SUFFIXES and f.is_file())
+            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            found = [f for f in files if f.suffix in MOTION_SUFFIXES]
+            # Dataset folders carry their documentation and licences beside the clips: those are expected.
+            other = [f for f in files if f.suffix not in (*MOTION_SUFFIXES, *DOCUMENT_SUFFIXES)]
+            if not found:
+                seen = ", ".join(f.name for f in files[:5]) or "nothing"
+                raise MotionFormatError(
+                    f"{p}: no motion files ({', '.join(MOTION_SUFFIXES)}) in this folder (found: {seen}); "
+                    "point at a folder of G1 clips, or convert the files first"
+                )
+            if other:
+                warnings.warn(
+                    f"{p}: {len(other)} file(s) of other types not read as motions: "
+                    + ", ".join(f.name for f in other[:5]),
+                    MotionWarning,
+                    stacklevel=2,
+                )
+            out += found
         elif p.exists():
             out.append(p)
         else:
@@ -330,15 +881,19 @@ def find_motion_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def load_clips(paths: Iterable[str | Path], g1: G1 | None = None, progress: bool = False) -> list[MotionClip]:
-    """Load and validate every motion file in ``paths`` (files or folders)."""
+def load_clips(
+    paths: Iterable[str | Path], g1: G1 | None = None, progress: bool = False, fps: float | None = None
+) -> list[MotionClip]:
+    """Load and validate every motion file in ``paths`` (files or folders). ``fps``: the rate of files that store
+    none (see :func:`read_clip`)."""
+    fps = check_fps(fps)
     files = find_motion_files(paths)
     g1 = g1 or load_g1()
     if progress:
         from rich.progress import track
 
         files = track(files, description="loading motions")
-    return [load_clip(f, g1=g1) for f in files]
+    return [load_clip(f, fps=fps, g1=g1) for f in files]
 
 
 # Writers ----------------------------------------------------------------------------------------------------------

@@ -78,3 +78,72 @@ def forward_kinematics(
 def clip_body_states(g1: G1, clip: MotionClip, bodies: tuple[str, ...] | None = None) -> BodyStates:
     """Forward kinematics of every frame of ``clip``, velocities included."""
     return forward_kinematics(g1, clip.qpos(), clip_qvel(clip), bodies)
+
+
+FOOT_BODIES = ("left_ankle_roll_link", "right_ankle_roll_link")
+"""The G1's feet: the bodies whose collision geoms touch the floor."""
+
+
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) of unit quaternions (..., 4) w, x, y, z."""
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
+
+
+_FOOT_GEOMS: dict[str, tuple] = {}
+
+
+def _foot_geoms(g1: G1) -> tuple:
+    """(foot index, centre, axis, half length, radius, box half sizes or None) of the feet's collision geoms in
+    their body frames: spheres, capsules and boxes, read from the model (once per model file)."""
+    key = str(g1.xml_path)
+    if key not in _FOOT_GEOMS:
+        _FOOT_GEOMS[key] = _read_foot_geoms(g1)
+    return _FOOT_GEOMS[key]
+
+
+def _read_foot_geoms(g1: G1) -> tuple:
+    model = g1.model(actuators="none", floor=False)
+    out = []
+    for foot, body in enumerate(FOOT_BODIES):
+        bid = model.body(body).id
+        for g in range(model.ngeom):
+            if model.geom_bodyid[g] != bid or not (model.geom_contype[g] or model.geom_conaffinity[g]):
+                continue
+            rot = _quat_matrix(model.geom_quat[g].copy())
+            size = model.geom_size[g].copy()
+            kind = model.geom_type[g]
+            if kind == mujoco.mjtGeom.mjGEOM_SPHERE:
+                out.append((foot, model.geom_pos[g].copy(), rot[:, 2], 0.0, size[0], None))
+            elif kind == mujoco.mjtGeom.mjGEOM_CAPSULE:
+                out.append((foot, model.geom_pos[g].copy(), rot[:, 2], size[1], size[0], None))
+            elif kind == mujoco.mjtGeom.mjGEOM_BOX:
+                out.append((foot, model.geom_pos[g].copy(), None, 0.0, 0.0, rot * size[None, :]))
+    return tuple(out)
+
+
+def lowest_foot_points(g1: G1, qpos: np.ndarray) -> np.ndarray:
+    """Per frame of ``qpos`` (T, 36), the height (m) of the lowest point of the G1's feet by forward kinematics: the
+    feet's collision geoms (spheres, capsules, boxes), or the ankle roll links' origins if the model has none."""
+    states = forward_kinematics(g1, qpos, bodies=FOOT_BODIES)
+    geoms = _foot_geoms(g1)
+    if not geoms:
+        return states.pos[..., 2].min(axis=1)
+    rot = _quat_matrix(states.quat)  # (T, 2, 3, 3)
+    lows = []
+    for foot, centre, axis, half, radius, box in geoms:
+        r = rot[:, foot]
+        z = states.pos[:, foot, 2] + r[:, 2] @ centre
+        if box is None:
+            z = z - half * np.abs(r[:, 2] @ axis) - radius
+        else:
+            z = z - np.abs(r[:, 2] @ box).sum(axis=-1)
+        lows.append(z)
+    return np.min(lows, axis=0)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.kinematics import clip_body_states
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
@@ -64,7 +65,7 @@ class MotionLibrary:
             self._layout[key] = slice(offset, offset + size)
             offset += size
         if offset != linear.shape[1]:
-            raise ValueError(f"packed motion tensor has {linear.shape[1]} columns, layout needs {offset}")
+            raise ConfigError(f"packed motion tensor has {linear.shape[1]} columns, layout needs {offset}")
 
     @classmethod
     def from_clips(
@@ -78,11 +79,11 @@ class MotionLibrary:
     ) -> MotionLibrary:
         """Pack ``clips``; forward kinematics gives the states of ``body_names``."""
         if not clips:
-            raise ValueError("a motion library needs at least one clip")
+            raise ConfigError("a motion library needs at least one clip")
         linear, quats = [], []
         for clip in clips:
             if clip.num_frames < 2:
-                raise ValueError(f"clip {clip.name!r} has {clip.num_frames} frame(s); a library clip needs at least 2")
+                raise ConfigError(f"clip {clip.name!r} has {clip.num_frames} frame(s); a library clip needs at least 2")
             bs = clip_body_states(g1, clip, body_names)
             T = clip.num_frames
             linear.append(
@@ -125,7 +126,7 @@ class MotionLibrary:
         """Per-clip sampling weights (non-negative, not all zero); a later stage sets them from clusters."""
         w = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
         if w.shape != (self.num_clips,) or (w < 0).any() or w.sum() <= 0 or not torch.isfinite(w).all():
-            raise ValueError(f"weights must be {self.num_clips} finite non-negative numbers, not all zero")
+            raise ConfigError(f"weights must be {self.num_clips} finite non-negative numbers, not all zero")
         self.weights = w
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

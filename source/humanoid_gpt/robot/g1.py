@@ -281,7 +281,14 @@ def _add_floor(spec: mujoco.MjSpec) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(xml: Path) -> G1:
-    model = mujoco.MjModel.from_xml_path(str(xml))
+    try:
+        model = mujoco.MjModel.from_xml_path(str(xml))
+    except ValueError as e:  # MuJoCo's compile errors: a missing mesh, a malformed XML
+        raise AssetError(
+            f"{xml}: MuJoCo cannot load the G1 model ({str(e).strip()}); the folder must hold the whole "
+            "mujoco-menagerie unitree_g1 entry (the XML and its assets/ meshes). Check MENAGERIE_ROOT, or unset it "
+            "on a machine with internet to download the model"
+        ) from e
     names = [model.joint(i).name for i in range(model.njnt)]
     missing = [j for j in G1_JOINT_NAMES if j not in names]
     if missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.mdp.observations import STUDENT_DIM
 
 KINDS = ("gpt", "mlp", "tcn")
@@ -37,14 +38,14 @@ class StudentConfig:
 
     def validate(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"student kind {self.kind!r} is not one of {KINDS}")
+            raise ConfigError(f"student kind {self.kind!r} is not one of {KINDS}")
         if self.context < 1:
-            raise ValueError(f"context length H must be at least 1, not {self.context}")
+            raise ConfigError(f"context length H must be at least 1, not {self.context}")
         if self.kind == "gpt" and (self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2):
-            raise ValueError(f"n_embd {self.n_embd} must split into {self.n_head} heads of even size (for RoPE)")
+            raise ConfigError(f"n_embd {self.n_embd} must split into {self.n_head} heads of even size (for RoPE)")
         if self.kind == "tcn" and self.tcn_receptive_field > self.context:
             # Beyond H the windowed model sees zero padding while a streaming one would see real history.
-            raise ValueError(
+            raise ConfigError(
                 f"the TCN's receptive field ({self.tcn_receptive_field} steps) exceeds the context H={self.context}; "
                 "lower the dilations or raise the context"
             )
@@ -71,7 +72,7 @@ def preset(name: str, **overrides) -> StudentConfig:
     """A named preset with fields replaced (``context=64``, ...)."""
     key = name.lower()
     if key not in PRESETS:
-        raise ValueError(f"unknown student preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown student preset {name!r}; choose one of {', '.join(PRESETS)}")
     cfg = replace(PRESETS[key], **overrides)
     cfg.validate()
     return cfg

@@ -18,42 +18,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from humanoid_gpt.errors import ConfigError
+from humanoid_gpt.flags import option
 from humanoid_gpt.students.base import Student
 
 
 @dataclass
 class DaggerConfig:
-    num_envs: int = 256
-    steps_per_iteration: int = 32  # a whole number of windows of H
-    max_iterations: int = 1000
-    max_minutes: float | None = None  # also stop after this wall-clock budget (equal-budget comparisons)
-    buffer_iterations: int = 8
-    """Rollouts kept for training (DAgger aggregation); older ones are dropped to bound memory."""
-    updates_per_iteration: int = 8
-    batch_windows: int = 256
-    lr: float = 3e-4
-    min_lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_updates: int = 100
-    grad_clip: float = 1.0
-    smooth_l1_beta: float = 1.0
-    beta_start: float = 1.0  # probability of executing the teacher's action, at iteration 0
-    beta_end: float = 0.0
-    beta_iterations: int = 50  # linear decay of beta over these iterations (the warm-up), then beta_end
-    max_resident_teachers: int = 8
-    balance_clusters: bool = True  # sample each cluster's clips equally often in total
-    save_interval: int = 50
-    seed: int = 1
+    num_envs: int = option("parallel envs", minimum=1, default=256)
+    steps_per_iteration: int = option("control steps per rollout (whole windows of H)", minimum=1, default=32)
+    max_iterations: int = option("DAgger iterations", minimum=1, default=1000)
+    max_minutes: float | None = option("also stop after this wall-clock budget", minimum=0.0, default=None)
+    buffer_iterations: int = option("rollouts kept for training (bounds memory)", minimum=1, default=8)
+    updates_per_iteration: int = option("gradient steps per iteration", minimum=1, default=8)
+    batch_windows: int = option("windows of H tokens per gradient step", minimum=1, default=256)
+    lr: float = option("peak learning rate (AdamW)", minimum=0.0, default=3e-4)
+    min_lr: float = option("learning rate at the end of the cosine decay", minimum=0.0, default=3e-5)
+    weight_decay: float = option("AdamW weight decay (matrices only)", minimum=0.0, default=0.01)
+    warmup_updates: int = option("linear learning-rate warm-up, in gradient steps", minimum=0, default=100)
+    grad_clip: float = option("gradient norm clip", minimum=0.0, default=1.0)
+    smooth_l1_beta: float = option("SmoothL1 transition point", minimum=0.0, default=1.0)
+    beta_start: float = option("probability of executing the teacher's action at iteration 0", minimum=0.0, default=1.0)
+    beta_end: float = option("the same after the warm-up", minimum=0.0, default=0.0)
+    beta_iterations: int = option("iterations over which teacher actions fade out", minimum=0, default=50)
+    max_resident_teachers: int = option("experts kept in memory at once", minimum=1, default=8)
+    balance_clusters: bool = option("sample each cluster's clips equally often in total", default=True)
+    save_interval: int = option("iterations between checkpoints", minimum=1, default=50)
+    seed: int = option("seed of the envs, the student and the sampler", default=1)
 
     def validate(self, context: int) -> None:
         if self.steps_per_iteration % context:
-            raise ValueError(
+            raise ConfigError(
                 f"steps_per_iteration ({self.steps_per_iteration}) must be a multiple of the context H ({context})"
             )
         if not 0.0 <= self.beta_end <= 1.0 or not 0.0 <= self.beta_start <= 1.0:
-            raise ValueError("beta_start and beta_end are probabilities in [0, 1]")
+            raise ConfigError("beta_start and beta_end are probabilities in [0, 1]")
         if min(self.num_envs, self.buffer_iterations, self.updates_per_iteration, self.batch_windows) < 1:
-            raise ValueError("num_envs, buffer_iterations, updates_per_iteration and batch_windows must be positive")
+            raise ConfigError("num_envs, buffer_iterations, updates_per_iteration and batch_windows must be positive")
 
     def beta(self, iteration: int) -> float:
         if iteration >= self.beta_iterations:

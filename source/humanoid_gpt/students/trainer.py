@@ -184,6 +184,13 @@ class DaggerTrainer:
                 "scheduler": self.scheduler.state_dict(),
                 "buffer": self.buffer.state_dict(),
                 "rng": {**rng_state(getattr(self.env, "generator", None)), "trainer": self.generator.get_state()},
+                # The episodes in flight: envs that can snapshot themselves continue exactly on resume.
+                "streams": {
+                    "env": self.env.snapshot() if hasattr(self.env, "snapshot") else None,
+                    "cache": self.cache,
+                    "count": self.count,
+                    "first": self.first,
+                },
             },
         )
 
@@ -207,5 +214,11 @@ class DaggerTrainer:
         restore_rng(payload["rng"], getattr(self.env, "generator", None))
         self.generator.set_state(payload["rng"]["trainer"])
         self.iteration = int(saved["iteration"])
-        self._reset_streams()
+        streams = payload.get("streams") or {}
+        if streams.get("env") is not None and hasattr(self.env, "restore"):
+            self.env.restore(streams["env"])
+            self.obs = self.env.get_observations()
+            self.cache, self.count, self.first = streams["cache"], streams["count"], streams["first"]
+        else:  # the backend cannot snapshot its envs: episodes restart
+            self._reset_streams()
         return self.iteration
