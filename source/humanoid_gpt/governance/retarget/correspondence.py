@@ -9,8 +9,9 @@ How a row becomes an IK target (see :mod:`.targets`):
 - position: ``chain = (parent_body, (joint_a, joint_b))``: the target is the parent body's target plus the G1's own
   segment length (measured on the G1 in its default pose) along the human's bone direction joint_a -> joint_b. So the
   G1 copies the human's limb directions, never the human's limb lengths. ``rigid = parent_body``: the target is the
-  parent's target pose times the G1's fixed offset between the two bodies (hips on the pelvis, shoulders on the
-  torso). The pelvis is the root: horizontal position = scale x human pelvis, height from the supporting foot.
+  parent's target pose times the G1's fixed offset between the two bodies (hips and torso on the pelvis, shoulders on
+  the torso; their position weight is 0: they only carry their children's chains). The pelvis is the root:
+  horizontal position = scale x human pelvis, height from the supporting foot.
 - orientation: ``rot_joint``'s global rotation times a constant offset. The offset is calibrated per clip (the
   chordal mean over frames of R_human^T R_frame, where R_frame is the G1 body's frame built from joint positions by
   the ``frame`` recipe), unless the preset fixes it (``offsets``). ``frame_joint`` names the human joint whose
@@ -37,6 +38,11 @@ class RetargetError(HGPTError, ValueError):
     """A motion cannot be retargeted: the message names the file, the frame or joint, and the fix."""
 
 
+class RetargetWarning(UserWarning):
+    """A motion was retargeted, but something deserves a look (flagged frames, a given height the skeleton
+    contradicts); the message names the file."""
+
+
 @dataclass(frozen=True)
 class BodyTarget:
     """One G1 body driven by the human. See the module docstring for the fields."""
@@ -61,7 +67,7 @@ def _side(side: str) -> list[BodyTarget]:
             chain=(f"{s}_hip_roll_link", (f"{s}_hip", f"{s}_knee")),
         ),
         BodyTarget(
-            f"{s}_ankle_roll_link", f"{s}_ankle", pos=2.0, rot=0.6, rot_joint=f"{s}_ankle", frame=f"{s}_foot",
+            f"{s}_ankle_roll_link", f"{s}_ankle", pos=4.0, rot=0.6, rot_joint=f"{s}_ankle", frame=f"{s}_foot",
             chain=(f"{s}_knee_link", (f"{s}_knee", f"{s}_ankle")),
         ),
         BodyTarget(f"{s}_shoulder_roll_link", f"{s}_shoulder", pos=0.0, rot=0.0, rigid="torso_link"),
@@ -77,18 +83,21 @@ def _side(side: str) -> list[BodyTarget]:
 
 
 #: The shared table, in canonical joint names. Order matters: a body comes after the body its target hangs from.
-#: Weights: feet highest (contact), limbs 1, orientation costs small except where orientation is the target's point
-#: (pelvis, torso, feet). The torso follows the lower spine (spine1): the upper spine bends with the neck and arms.
+#: Weights: the pelvis and the feet highest (the root path and the contacts must hold; the limbs bend to fit), limbs 1,
+#: orientation costs small except where orientation is the target's point (pelvis, torso, feet). The torso turns with
+#: the middle spine (spine2; closer to Unitree's result on LAFAN1 than spine1 or spine3), its frame measured from
+#: spine1 -> spine3 and the shoulder line.
 G1_TARGETS: tuple[BodyTarget, ...] = (
-    BodyTarget("pelvis", "pelvis", pos=1.0, rot=0.8, rot_joint="pelvis", frame="pelvis"),
-    BodyTarget("torso_link", "spine1", pos=0.0, rot=0.8, rot_joint="spine1", frame="torso", rigid="pelvis"),
+    BodyTarget("pelvis", "pelvis", pos=5.0, rot=0.8, rot_joint="pelvis", frame="pelvis"),
+    BodyTarget("torso_link", "spine1", pos=0.0, rot=0.8, rot_joint="spine2", frame="torso", rigid="pelvis"),
     *_side("left"),
     *_side("right"),
 )
 
-#: Human joints the targets read, by canonical name (the retargeter refuses a motion missing one of them).
+#: Human joints the targets read, by canonical name (the retargeter refuses a motion missing one of them; a missing
+#: spine joint is read from its neighbour, ``targets.SPINE_FALLBACKS``).
 REQUIRED_JOINTS: tuple[str, ...] = (
-    "pelvis", "spine1", "spine3",
+    "pelvis", "spine1", "spine2", "spine3",
     *(f"{s}_{j}" for s in ("left", "right")
       for j in ("hip", "knee", "ankle", "foot", "shoulder", "elbow", "wrist")),
 )  # fmt: skip
