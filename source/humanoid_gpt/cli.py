@@ -57,6 +57,20 @@ def _motions_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retarget(args: argparse.Namespace) -> int:
+    from humanoid_gpt.governance.retarget import retarget_to
+
+    options = dict(skeleton=args.skeleton, mapping=args.mapping, height=args.height, fps=args.fps)
+    results = retarget_to(args.src, args.out, progress=True, **options)
+    if not results:
+        raise HGPTError(f"no mocap files (.bvh, .amc, .npy, .npz) in {', '.join(map(str, args.src))}")
+    for r in results:
+        print(f"{r['status']:8s} {r['message']}")
+    bad = [r for r in results if r["status"] == "error" or (r["status"] == "flagged" and not args.allow_flagged)]
+    print(f"{len(results) - len(bad)} of {len(results)} retargeted into {args.out}")
+    return 1 if bad else 0
+
+
 def _data_fetch(args: argparse.Namespace) -> int:
     from humanoid_gpt import settings
     from humanoid_gpt.data.fetch import fetch_lafan1
@@ -273,6 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--src-fps", type=float, help="frame rate of a source that does not store one")
     v.add_argument("--joint-order", choices=("isaaclab", "unitree"), default="isaaclab", help="BeyondMimic output")
     v.set_defaults(func=_motions_convert)
+
+    rg = sub.add_parser("retarget", help="retarget human mocap (BVH, ASF/AMC, joint positions) to the G1")
+    rg.add_argument("src", nargs="+", type=Path, help="mocap files or folders")
+    rg.add_argument("--out", type=Path, required=True, help="folder for <name>.npz and <name>.retarget.json")
+    who = rg.add_mutually_exclusive_group()
+    who.add_argument("--skeleton", choices=("lafan1", "bvh", "cmu", "smpl"), help="correspondence preset")
+    who.add_argument("--mapping", type=Path, help="a YAML/JSON correspondence for another skeleton")
+    rg.add_argument("--height", type=_positive(float), help="performer height in metres (default: from the skeleton)")
+    rg.add_argument("--fps", type=_positive(float), help="frame rate of files that store none")
+    rg.add_argument("--allow-flagged", action="store_true", help="exit 0 even when some frames could not be followed")
+    rg.set_defaults(func=_retarget)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     f = data.add_parser("fetch", help="download the default motions (LAFAN1 retargeted to the G1)")
