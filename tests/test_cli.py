@@ -76,3 +76,15 @@ def test_preview_skips_the_still_opening(walk_clip):
     clip.joint_pos[:300] = clip.joint_pos[0]  # a T-pose-like still opening of 10 s
     start = liveliest_window(clip, seconds=3.0)
     assert start >= 290
+
+
+def test_retarget_writes_g1_clips_that_load(tmp_path, lafan1_bvh_dir, g1, capsys):
+    from humanoid_gpt.motion import load_clip
+
+    assert main(["retarget", str(lafan1_bvh_dir / "walk.bvh"), "--out", str(tmp_path)]) == 0
+    assert "1 of 1 retargeted" in capsys.readouterr().out
+    clip = load_clip(tmp_path / "walk.npz", g1=g1)
+    assert clip.num_frames == 1800 and clip.provenance["retarget"]["status"] == "ok"
+    assert (tmp_path / "walk.retarget.json").is_file()
+    assert main(["retarget", str(tmp_path / "nothing.bvh"), "--out", str(tmp_path)]) == 1
+    assert "nothing.bvh" in capsys.readouterr().out
