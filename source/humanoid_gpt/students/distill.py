@@ -99,6 +99,7 @@ def distill(
     returns the run folder. ``on_iteration`` receives each iteration's statistics (default: a progress line)."""
     check_bounds(run)
     cfg = preset(run.student, **({"context": run.context} if run.context else {}), **run.overrides)
+    run.dagger.validate(cfg.context)  # before any clip is loaded
     resume_from = resume_checkpoint(run.resume, PREFIX) if run.resume is not None else None
     registry = ExpertRegistry.load(run.registry)
     plan = plan_distill(run, registry, manifest)
