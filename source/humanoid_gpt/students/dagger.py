@@ -49,7 +49,8 @@ class DaggerConfig:
     def validate(self, context: int) -> None:
         if self.steps_per_iteration % context:
             raise ConfigError(
-                f"steps_per_iteration ({self.steps_per_iteration}) must be a multiple of the context H ({context})"
+                f"--steps-per-iteration {self.steps_per_iteration} must be a whole number of windows of the context "
+                f"H={context} (--context)"
             )
         if not 0.0 <= self.beta_end <= 1.0 or not 0.0 <= self.beta_start <= 1.0:
             raise ConfigError("beta_start and beta_end are probabilities in [0, 1]")
