@@ -227,6 +227,12 @@ def default_manifest(data_root: Path | None = None) -> ClusterManifest:
         if clips:
             cid = f"{len(clusters):03d}"
             clusters[cid], names[cid] = clips, folder.name
+    if not clusters:
+        raise ManifestError(
+            f"no motion data: {root / 'g1_motions'} holds no dataset folder of clips. Fix: set HGPT_DATA_ROOT to the "
+            "folder that holds g1_motions/<dataset>/ (next to a checkout: ../shared/data), run `hgpt data fetch`, or "
+            "name a cluster manifest with HGPT_CLUSTER_MANIFEST"
+        )
     return ClusterManifest(clusters, f"default manifest of {root}", {"folders": names})
 
 

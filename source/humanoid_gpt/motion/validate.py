@@ -99,7 +99,14 @@ def check_quaternion(clip: MotionClip, cfg: ValidationConfig) -> list[Finding]:
     if bad.any():
         f = _first(bad)
         return [
-            Finding("error", "unit_quaternion", "root_quat", f, f"norm {norm[f]:.4f}, expected 1 ({bad.sum()} frames)")
+            Finding(
+                "error",
+                "unit_quaternion",
+                "root_quat",
+                f,
+                f"norm {norm[f]:.4f}, expected 1 ({bad.sum()} frames): the quaternion is not a rotation; check "
+                "the columns (root x, y, z, then the quaternion) and the export",
+            )
         ]
     return []
 

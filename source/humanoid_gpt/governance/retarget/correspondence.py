@@ -198,7 +198,7 @@ def load_mapping(path: str | Path) -> Correspondence:
             raise RetargetError(f"{path}: offsets.{body} must be a quaternion [w, x, y, z]")
         offsets[body] = tuple(q / np.linalg.norm(q))
     corr = Correspondence(
-        name=str(data.get("name", path.stem)),
+        name=str(data.get("name", path)),  # errors about its joints then name the file
         joints=dict(data.get("joints") or {}),
         weights={k: dict(v) for k, v in (data.get("weights") or {}).items()},
         offsets=offsets,

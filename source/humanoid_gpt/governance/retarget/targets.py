@@ -183,9 +183,10 @@ class HumanFrames:
                 out.append(motion.joint(present[0] if present else name))
             except KeyError:
                 where = motion.provenance.get("path", motion.name)
+                named = f" (correspondence {corr.name} names {own!r})" if own else ""
                 raise RetargetError(
-                    f"{where}: no joint for canonical {name!r}{f' (preset names {own!r})' if own else ''}; joints: "
-                    f"{', '.join(motion.joint_names)}. Fix: pass a mapping file whose 'joints' names it"
+                    f"{where}: no joint for canonical {name!r}{named}; joints: {', '.join(motion.joint_names)}. "
+                    "Fix: pass a mapping file whose 'joints' names it"
                 ) from None
         return out
 
