@@ -71,6 +71,25 @@ def _retarget(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _hme(args: argparse.Namespace) -> int:
+    from humanoid_gpt.hme import pipeline
+
+    step = args.hme_command
+    if step == "build":
+        out = pipeline.build(args.config)
+        print(f"manifest: {out['manifest']}\nreport: {out['report']}\ndiversity: {out['diversity']}")
+    elif step == "fit":
+        for partition, path in pipeline.fit(args.config).items():
+            print(f"{partition}: {path}")
+    elif step == "embed":
+        print(json.dumps(pipeline.embed(args.config), default=str))
+    elif step == "cluster":
+        print(f"manifest: {pipeline.cluster(args.config)} (HGPT_CLUSTER_MANIFEST=<it> makes its HGPT-Cluster tasks)")
+    else:
+        print(f"report: {pipeline.report(args.config)}")
+    return 0
+
+
 def _data_fetch(args: argparse.Namespace) -> int:
     from humanoid_gpt import settings
     from humanoid_gpt.data.fetch import fetch_lafan1
@@ -188,16 +207,15 @@ def _experts_eval(args: argparse.Namespace) -> int:
     from humanoid_gpt.experts.checkpoint import load_checkpoint
     from humanoid_gpt.experts.evaluation import evaluate_expert, expert_cluster
     from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
-    from humanoid_gpt.hme.clusters import active_manifest
+    from humanoid_gpt.hme.clusters import active_manifest, load_clip_refs
     from humanoid_gpt.metrics import write_report
-    from humanoid_gpt.motion.io import load_clips
     from humanoid_gpt.robot import load_g1
 
     g1 = load_g1()
     registry = ExpertRegistry.load(args.registry) if args.registry.exists() else ExpertRegistry(rule=RetentionRule())
     meta = load_checkpoint(args.checkpoint)["infos"]["hgpt"]
     cluster = expert_cluster(args.checkpoint, meta["task"], args.cluster)
-    clips = load_clips(active_manifest().clip_paths(cluster), g1, progress=True)
+    clips = load_clip_refs(active_manifest().clip_refs(cluster), g1, progress=True)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
     result = evaluate_expert(g1, args.checkpoint, clips, args.num_envs)
@@ -298,6 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
     rg.add_argument("--fps", type=_positive(float), help="frame rate of files that store none")
     rg.add_argument("--allow-flagged", action="store_true", help="exit 0 even when some frames could not be followed")
     rg.set_defaults(func=_retarget)
+
+    hme = sub.add_parser("hme", help="Harmonic Motion Embedding: periodic autoencoders, clusters, diversity")
+    hme_steps = hme.add_subparsers(dest="hme_command", required=True)
+    for step, text in (
+        ("build", "fit, embed, cluster and report in one go"),
+        ("fit", "train the periodic autoencoders (one per partition; resumable)"),
+        ("embed", "embed clip segments (incremental: only new or changed clips)"),
+        ("cluster", "K-Means on the embeddings -> the cluster manifest the HGPT-Cluster tasks read"),
+        ("report", "Markdown report with plots"),
+    ):
+        h = hme_steps.add_parser(step, help=text)
+        h.add_argument("config", nargs="?", type=Path, help="YAML config (default: the built-in settings)")
+        h.set_defaults(func=_hme)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     f = data.add_parser("fetch", help="download the default motions (LAFAN1 retargeted to the G1)")

@@ -1,0 +1,199 @@
+"""What the Harmonic Motion Embedding measures on the shared LAFAN1 + G1 Moves clips (issue 10, section 4).
+
+For each seed the whole stage runs (PAEs per source partition, embedding of 10-s segments, K-Means, report); then:
+
+- PAE reconstruction on held-out windows (clips no PAE trained on), normalised MSE per channel group, against a
+  baseline predicting each window's own per-channel mean;
+- cluster quality against the labels in the file names (walk, run, dance, karate, ...): purity and normalised
+  mutual information, against a baseline embedding (per joint mean and std of angles and velocities) clustered with
+  the same K and seed;
+- stability: adjusted Rand index between the clusterings of different seeds (PAEs retrained), and between K-Means
+  seeds on one embedding;
+- embedding throughput on one core (frames/s at 50 Hz, loaded clips);
+- the diversity table (gstd, log-volume per corpus, source and split).
+
+    HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie \\
+        .venv/bin/python experiments/hme_study.py --out outputs/evidence/hme
+
+Prints the figures and writes ``hme_study.json`` (and each seed's HME outputs and report) under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from humanoid_gpt import configure_process
+from humanoid_gpt.hme.clusters import load_manifest
+from humanoid_gpt.hme.config import HMEConfig, PAEConfig
+from humanoid_gpt.hme.corpus import ClipCache, find_corpus, is_heldout
+from humanoid_gpt.hme.embed import embed_corpus, read_embeddings
+from humanoid_gpt.hme.features import gather_windows, window_starts
+from humanoid_gpt.hme.kmeans import kmeans
+from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, build, cluster_count, load_paes, standardize
+from humanoid_gpt.hme.scores import adjusted_rand_index, nmi, purity
+from humanoid_gpt.io_utils import write_text_atomic
+
+GROUPS = {"pose (36)": slice(0, 36), "velocities (35)": slice(36, 71), "root velocity (3)": slice(71, 74)}
+
+
+def reconstruction(cfg: HMEConfig, cache: ClipCache) -> dict:
+    """Normalised MSE of every PAE on held-out windows of its own partition's source, by channel group."""
+    models, metas = load_paes(cfg)
+    corpus = find_corpus(cfg)
+    out = {}
+    for model, meta in zip(models, metas, strict=True):
+        held = [
+            c for c in corpus if is_heldout(c, cfg) and (c.source == meta["partition"] or cfg.partitions != "source")
+        ]
+        windows = []
+        for c in held:
+            f = torch.from_numpy(cache.features(c))
+            s = window_starts(len(f), cfg.pae)
+            if len(s):
+                windows.append(gather_windows(f, torch.from_numpy(s), cfg.pae))
+        x = torch.cat(windows)
+        with torch.inference_mode():
+            target = model.normalize(x)
+            recon = torch.cat([model(x[i : i + 2048])[0] for i in range(0, len(x), 2048)])
+        mean_pred = target.mean(-1, keepdim=True).expand_as(target)
+        row = {"held_out_clips": len(held), "windows": len(x)}
+        for name, sl in {"all (74)": slice(0, 74), **GROUPS}.items():
+            row[name] = {
+                "pae": float((recon[:, sl] - target[:, sl]).square().mean()),
+                "window_mean": float((mean_pred[:, sl] - target[:, sl]).square().mean()),
+                "zero (partition mean)": float(target[:, sl].square().mean()),
+            }
+        row["training_loss"] = meta["losses"]
+        out[meta["partition"]] = row
+    return out
+
+
+def quality(labels: np.ndarray, clusters: np.ndarray, sources: np.ndarray) -> dict:
+    return {
+        "purity": purity(clusters, labels),
+        "nmi_labels": nmi(clusters, labels),
+        "nmi_source": nmi(clusters, sources),
+        "clusters": int(len(np.unique(clusters))),
+    }
+
+
+def manifest_labels(out: Path, refs: list[str]) -> np.ndarray:
+    manifest = load_manifest(out / MANIFEST)
+    of = {r: c for c, rs in manifest.clusters.items() for r in rs}
+    return np.asarray([of[r] for r in refs])
+
+
+def throughput(cfg: HMEConfig) -> dict:
+    """Embed every clip again into a scratch store on one thread (clips already loaded and validated)."""
+    models, metas = load_paes(cfg)
+    corpus = find_corpus(cfg)
+    cache = ClipCache(cfg)
+    for c in corpus:
+        cache.clip(c)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    scratch = cfg.output_dir() / "throughput.parquet"
+    scratch.unlink(missing_ok=True)
+    start = time.perf_counter()
+    table, _, _ = embed_corpus(corpus, models, metas, cfg, scratch, cache, progress=False)
+    seconds = time.perf_counter() - start
+    torch.set_num_threads(before)
+    scratch.unlink(missing_ok=True)
+    frames_50 = sum(len(cache.features(c)) for c in corpus)
+    frames_file = sum(cache.clip(c).num_frames for c in corpus)
+    return {
+        "seconds": seconds,
+        "segments": len(table),
+        "frames_50hz_per_s": frames_50 / seconds,
+        "file_frames_per_s": frames_file / seconds,
+        "paes": len(models),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("outputs/evidence/hme"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--k", type=int, default=None, help="clusters (default: segments / target size 30)")
+    args = p.parse_args()
+    configure_process()
+    torch.set_num_threads(args.threads)
+    out = args.out.resolve()
+    pae = dict(epochs=args.epochs, batch_size=args.batch_size, threads=args.threads)
+    configs = {s: HMEConfig(output=str(out / f"seed{s}"), seed=s, k=args.k, pae=PAEConfig(**pae)) for s in args.seeds}
+
+    timings = {}
+    for seed, cfg in configs.items():
+        start = time.perf_counter()
+        build(cfg, progress=False)
+        timings[seed] = time.perf_counter() - start
+        print(f"seed {seed}: build {timings[seed]:.0f} s -> {cfg.output_dir()}", flush=True)
+
+    first = configs[args.seeds[0]]
+    emb = read_embeddings(first.output_dir() / STORE)
+    refs = emb.refs()
+    labels, sources = emb.label, emb.source
+    k = cluster_count(len(emb), first)
+    hme_clusters = {s: manifest_labels(cfg.output_dir(), refs) for s, cfg in configs.items()}
+    for cfg in configs.values():  # every seed embedded the same segments in the same order
+        assert read_embeddings(cfg.output_dir() / STORE).refs() == refs
+
+    zb, _, _ = standardize(emb.baseline)
+    base_clusters = {s: kmeans(zb, k, s, first.kmeans_iterations, first.kmeans_restarts).labels for s in args.seeds}
+    zh, _, _ = standardize(emb.hme)
+    kmeans_only = {s: kmeans(zh, k, s, first.kmeans_iterations, first.kmeans_restarts).labels for s in args.seeds}
+
+    def mean_std(values: list[float]) -> dict:
+        return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+
+    def pair_ari(assign: dict) -> dict:
+        return mean_std([adjusted_rand_index(assign[a], assign[b]) for a, b in itertools.combinations(assign, 2)])
+
+    # Both together: does the HME add to plain joint statistics? (each part standardised, then concatenated)
+    both = np.concatenate([zh, zb], axis=1)
+    both_clusters = {s: kmeans(both, k, s, first.kmeans_iterations, first.kmeans_restarts).labels for s in args.seeds}
+    q_hme = [quality(labels, c, sources) for c in hme_clusters.values()]
+    q_base = [quality(labels, c, sources) for c in base_clusters.values()]
+    q_both = [quality(labels, c, sources) for c in both_clusters.values()]
+    majority = max(np.unique(labels, return_counts=True)[1]) / len(labels)
+    result = {
+        "corpus": {
+            "clips": len(set(emb.clip_hash.tolist())),
+            "segments": len(emb),
+            "minutes": float(emb.seconds.sum() / 60),
+            "labels": sorted(set(labels.tolist())),
+            "k": k,
+            "hme_dims": int(emb.hme.shape[1]),
+            "baseline_dims": int(emb.baseline.shape[1]),
+        },
+        "settings": {"seeds": args.seeds, **pae, "build_seconds": timings},
+        "reconstruction": reconstruction(first, ClipCache(first)),
+        "cluster_quality": {
+            key: {m: mean_std([q[m] for q in qs]) for m in ("purity", "nmi_labels", "nmi_source")}
+            for key, qs in (("hme", q_hme), ("baseline_joint_stats", q_base), ("hme_plus_baseline", q_both))
+        },
+        "purity_of_a_single_cluster": float(majority),  # the share of the commonest label: purity's floor
+        "stability_ari": {
+            "hme_pipeline_across_seeds": pair_ari(hme_clusters),
+            "hme_kmeans_seeds_fixed_embedding": pair_ari(kmeans_only),
+            "baseline_kmeans_seeds": pair_ari(base_clusters),
+        },
+        "throughput_one_core": throughput(first),
+        "diversity": json.loads((first.output_dir() / DIVERSITY).read_text())["rows"],
+    }
+    write_text_atomic(out / "hme_study.json", json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
