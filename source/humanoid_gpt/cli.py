@@ -71,6 +71,27 @@ def _retarget(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _corpus_filter(args: argparse.Namespace) -> int:
+    from humanoid_gpt.governance.filter import filter_clips, load_filter_config, print_decisions
+    from humanoid_gpt.io_utils import write_text_atomic
+    from humanoid_gpt.robot import load_g1
+
+    decisions = filter_clips(args.paths, load_filter_config(args.config), load_g1(), fps=args.fps, progress=True)
+    print_decisions(decisions)
+    if args.json:
+        write_text_atomic(args.json, json.dumps([d.to_dict() for d in decisions], indent=1))
+    return 0
+
+
+def _corpus_build(args: argparse.Namespace) -> int:
+    from humanoid_gpt.governance.corpus import build_corpus, load_corpus_config, print_summary
+
+    config = load_corpus_config(args.config, data_root=args.data_root, output=args.out, executor=args.executor)
+    summary = build_corpus(config, progress=True)
+    print_summary(summary)
+    return 1 if summary.errors and args.strict else 0
+
+
 def _hme(args: argparse.Namespace) -> int:
     from humanoid_gpt.hme import pipeline
 
@@ -316,6 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     rg.add_argument("--fps", type=_positive(float), help="frame rate of files that store none")
     rg.add_argument("--allow-flagged", action="store_true", help="exit 0 even when some frames could not be followed")
     rg.set_defaults(func=_retarget)
+
+    corpus = sub.add_parser("corpus", help="filter clips and build training corpora").add_subparsers(
+        dest="corpus_command", required=True
+    )
+    cf = corpus.add_parser("filter", help="keep / trim / drop motion files, with every reason and its frames")
+    cf.add_argument("paths", nargs="+", type=Path, help="motion files or folders (G1 clips, retargeted clips)")
+    cf.add_argument("--json", type=Path, help="also write the decisions as JSON")
+    cf.add_argument("--config", type=Path, help="filter thresholds: a YAML of FilterConfig fields or a corpus config")
+    cf.add_argument("--fps", type=_positive(float), help="frame rate of files that store none")
+    cf.set_defaults(func=_corpus_filter)
+    cb = corpus.add_parser("build", help="build a sharded corpus with cached kinematics, manifest and card")
+    cb.add_argument("config", type=Path, help="corpus config (YAML), e.g. configs/corpus/shared.yaml")
+    cb.add_argument("--out", type=Path, help="corpus folder (default: the config's output)")
+    cb.add_argument("--data-root", type=Path, help="root of relative source paths (default: $HGPT_DATA_ROOT)")
+    cb.add_argument("--executor", choices=("local", "ray"), help="default: the config's executor")
+    cb.add_argument("--strict", action="store_true", help="exit 1 when a source file could not be read")
+    cb.set_defaults(func=_corpus_build)
 
     hme = sub.add_parser("hme", help="Harmonic Motion Embedding: periodic autoencoders, clusters, diversity")
     hme_steps = hme.add_subparsers(dest="hme_command", required=True)

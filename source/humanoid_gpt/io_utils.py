@@ -39,18 +39,23 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         f.write(text)
 
 
-def read_versioned_json(path: str | Path, schema_version: int, error: type[Exception], what: str) -> dict:
-    """A JSON object with ``schema_version`` equal to ``schema_version``; anything else raises ``error`` naming
-    the file (``what`` says what the file should be, e.g. "cluster manifest")."""
+def read_versioned_json(
+    path: str | Path, schema_version: int | tuple[int, ...], error: type[Exception], what: str
+) -> dict:
+    """A JSON object whose ``schema_version`` is ``schema_version`` (or one of them); anything else raises ``error``
+    naming the file (``what`` says what the file should be, e.g. "cluster manifest")."""
     path = Path(path)
+    readable = schema_version if isinstance(schema_version, tuple) else (schema_version,)
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise error(f"cannot read {what} {path}: {e}") from e
     if not isinstance(data, dict):
-        raise error(f"{path}: a {what} is a JSON object with 'schema_version', not a {type(data).__name__}")
-    if data.get("schema_version") != schema_version:
-        raise error(f"{path}: schema_version {data.get('schema_version')!r}, this code reads {schema_version}")
+        raise error(f"{path}: a {what} is a JSON object with 'schema_version', not a list or value")
+    if data.get("schema_version") not in readable:
+        raise error(
+            f"{path}: schema_version {data.get('schema_version')!r}, this code reads {' or '.join(map(str, readable))}"
+        )
     return data
 
 

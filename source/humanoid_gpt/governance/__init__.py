@@ -1,6 +1,12 @@
-"""Data governance: reading human mocap, retargeting it to the G1, filtering, time-warping, building corpora.
+"""Data governance (stage 1, docs/architecture.md): human mocap to a clean, augmented, versioned G1 corpus.
 
-Only the readers exist so far: :mod:`humanoid_gpt.governance.mocap` turns BVH, ASF/AMC and raw joint-position files
-into one in-memory form (:class:`~humanoid_gpt.governance.mocap.HumanMotion`: metres, Z up, global joint positions
-and orientations, provenance).
+- :mod:`~humanoid_gpt.governance.mocap`: BVH, ASF/AMC and raw joint positions into one form (``HumanMotion``: metres,
+  Z up, global joint positions and orientations, provenance);
+- :mod:`~humanoid_gpt.governance.retarget`: mink IK from a human skeleton to the G1, batch and streaming;
+- :mod:`~humanoid_gpt.governance.quality`: physical scores of a G1 clip (penetration, floating, skating, limits,
+  self-collision, jerk);
+- :mod:`~humanoid_gpt.governance.filter` and :mod:`~humanoid_gpt.governance.warp`: keep / trim / drop with reasons,
+  time-warp augmentation;
+- :mod:`~humanoid_gpt.governance.corpus`, :mod:`~humanoid_gpt.governance.store`, :mod:`~humanoid_gpt.governance.card`:
+  the sharded corpus with cached kinematics, its Parquet manifest and dataset card.
 """

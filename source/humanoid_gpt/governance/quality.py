@@ -94,30 +94,89 @@ class FootGeometry:
         return cls(bodies, (points[0], points[1]), (radii[0], radii[1]))
 
 
-def foot_tracks(clip: MotionClip, g1: G1, model: mujoco.MjModel | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per frame: the lowest point of each foot (T, 2), the horizontal speed of the foot's material point that is
-    lowest (T, 2; central differences of that body-fixed point, so a foot rolling over its toe does not count as
-    sliding), and the number of frames with a robot-robot penetration deeper than 1 mm (one kinematics pass)."""
+#: Body parts that bear weight only when a motion leaves its feet (crawling, kneeling, getting up, lying): each a
+#: group of collision geoms whose lowest point :func:`frame_measures` tracks. Names are the G1 MJCF's.
+SUPPORT_GROUPS: dict[str, tuple[str, ...]] = {
+    "hands": ("left_hand_collision", "right_hand_collision", "left_wrist_collision", "right_wrist_collision"),
+    "knees": ("left_shin_collision", "right_shin_collision"),
+    "elbows": ("left_elbow_yaw_collision", "right_elbow_yaw_collision"),
+    "trunk": ("pelvis_collision", "torso_collision", "head_collision"),
+}
+
+
+@dataclass
+class FrameMeasures:
+    """Per-frame kinematic measures of a clip from one forward-kinematics pass (:func:`frame_measures`).
+
+    ``foot_low`` (T, 2) m: lowest point of each foot's capsules; ``foot_speed`` (T, 2) m/s: horizontal speed of the
+    foot's lowest material point; ``foot_vspeed`` (T, 2) m/s: its vertical speed; ``foot_tilt`` (T, 2) rad: angle
+    of each sole's normal from world up; ``collision`` (T,) bool: a robot-robot penetration deeper than
+    :data:`COLLISION_DEPTH`; ``collision_depth`` (T,) m: the deepest one (0 without); ``group_low``: per
+    :data:`SUPPORT_GROUPS` name, the lowest point (T,) m of that group's geoms."""
+
+    foot_low: np.ndarray
+    foot_speed: np.ndarray
+    foot_vspeed: np.ndarray
+    foot_tilt: np.ndarray
+    collision: np.ndarray
+    collision_depth: np.ndarray
+    group_low: dict[str, np.ndarray]
+
+
+def _geom_low(model: mujoco.MjModel, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids, half lengths and radii of capsule/sphere geoms by name (a missing name is an error naming it)."""
+    ids, half, radius = [], [], []
+    for name in names:
+        gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        if gid < 0:
+            raise ValueError(f"the G1 model has no geom {name!r} (support groups name collision geoms)")
+        kind = int(model.geom_type[gid])
+        if kind not in (int(mujoco.mjtGeom.mjGEOM_CAPSULE), int(mujoco.mjtGeom.mjGEOM_SPHERE)):
+            raise ValueError(f"geom {name!r} is not a capsule or sphere; support groups use those")
+        ids.append(gid)
+        radius.append(model.geom_size[gid, 0])
+        half.append(model.geom_size[gid, 1] if kind == int(mujoco.mjtGeom.mjGEOM_CAPSULE) else 0.0)
+    return np.array(ids, dtype=np.int64), np.array(half), np.array(radius)
+
+
+def frame_measures(
+    clip: MotionClip,
+    g1: G1,
+    model: mujoco.MjModel | None = None,
+    groups: dict[str, tuple[str, ...]] | None = None,
+) -> FrameMeasures:
+    """Per-frame foot, self-collision and support-part measures of ``clip`` (:class:`FrameMeasures`), in one
+    kinematics pass. ``model``: a :func:`collision_model` to reuse; ``groups``: support groups (default
+    :data:`SUPPORT_GROUPS`; ``{}`` for none)."""
     model = model or collision_model(g1)
+    groups = SUPPORT_GROUPS if groups is None else groups
     data = mujoco.MjData(model)
     feet = FootGeometry.of(model)
     adr = g1.qpos_joint_addresses(model)
+    geoms = {name: _geom_low(model, names) for name, names in groups.items()}
+    all_ids = np.concatenate([g[0] for g in geoms.values()]) if geoms else np.zeros(0, dtype=np.int64)
     qpos = clip.qpos()
     T = clip.num_frames
     pos = np.empty((T, 2, 3))
     mat = np.empty((T, 2, 3, 3))
-    collisions = 0
+    gz = np.empty((T, len(all_ids)))
+    gaxis = np.empty((T, len(all_ids)))
+    depth = np.zeros(T)
     for t in range(T):
         data.qpos[:7] = qpos[t, :7]
         data.qpos[adr] = qpos[t, 7:]
         mujoco.mj_kinematics(model, data)
         pos[t] = data.xpos[feet.body_ids]
         mat[t] = data.xmat[feet.body_ids].reshape(2, 3, 3)
+        if len(all_ids):
+            gz[t] = data.geom_xpos[all_ids, 2]
+            gaxis[t] = data.geom_xmat[all_ids, 8]  # z component of each geom's long (local z) axis
         mujoco.mj_collision(model, data)
-        if data.ncon and np.any(data.contact.dist[: data.ncon] < -COLLISION_DEPTH):
-            collisions += 1
+        if data.ncon:
+            depth[t] = max(0.0, -float(data.contact.dist[: data.ncon].min()))
     low = np.empty((T, 2))
     speed = np.zeros((T, 2))
+    vspeed = np.zeros((T, 2))
     rows = np.arange(T)
     for f in range(2):
         world = pos[:, f, None, :] + np.einsum("tij,ej->tei", mat[:, f], feet.points[f])  # (T, E, 3)
@@ -126,16 +185,40 @@ def foot_tracks(clip: MotionClip, g1: G1, model: mujoco.MjModel | None = None) -
         low[:, f] = z[rows, k]
         if T > 1:
             nxt, prv = np.minimum(rows + 1, T - 1), np.maximum(rows - 1, 0)
-            delta = world[nxt, k, :2] - world[prv, k, :2]
-            speed[:, f] = np.linalg.norm(delta, axis=-1) / ((nxt - prv) * clip.dt)
-    return low, speed, collisions
+            delta = world[nxt, k] - world[prv, k]
+            speed[:, f] = np.linalg.norm(delta[:, :2], axis=-1) / ((nxt - prv) * clip.dt)
+            vspeed[:, f] = np.abs(delta[:, 2]) / ((nxt - prv) * clip.dt)
+    tilt = np.arccos(np.clip(mat[:, :, 2, 2], -1.0, 1.0))  # sole normal = the ankle roll link's z axis
+    group_low, col = {}, 0
+    for name, (ids, half, radius) in geoms.items():
+        n = len(ids)
+        lows = gz[:, col : col + n] - np.abs(gaxis[:, col : col + n]) * half - radius
+        group_low[name] = lows.min(axis=1)
+        col += n
+    return FrameMeasures(low, speed, vspeed, tilt, depth > COLLISION_DEPTH, depth, group_low)
+
+
+def foot_tracks(clip: MotionClip, g1: G1, model: mujoco.MjModel | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per frame: the lowest point of each foot (T, 2), the horizontal speed of the foot's material point that is
+    lowest (T, 2; central differences of that body-fixed point, so a foot rolling over its toe does not count as
+    sliding), and the number of frames with a robot-robot penetration deeper than 1 mm (one kinematics pass)."""
+    m = frame_measures(clip, g1, model, groups={})
+    return m.foot_low, m.foot_speed, int(m.collision.sum())
 
 
 def clip_quality(
     clip: MotionClip, g1: G1, model: mujoco.MjModel | None = None, contact_height: float = CONTACT_HEIGHT
 ) -> QualityScores:
     """The physical scores of ``clip`` (module docstring). ``model``: a :func:`collision_model` to reuse."""
-    low, speed, collisions = foot_tracks(clip, g1, model)
+    return quality_from_measures(clip, g1, frame_measures(clip, g1, model, groups={}), contact_height)
+
+
+def quality_from_measures(
+    clip: MotionClip, g1: G1, measures: FrameMeasures, contact_height: float = CONTACT_HEIGHT
+) -> QualityScores:
+    """:func:`clip_quality` from measures already taken (:func:`frame_measures`): the filter scores and gates a
+    clip from one kinematics pass."""
+    low, speed, collisions = measures.foot_low, measures.foot_speed, int(measures.collision.sum())
     T = clip.num_frames
     below = np.maximum(0.0, -low.min(axis=1))
     contact = low < contact_height

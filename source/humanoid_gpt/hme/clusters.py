@@ -22,7 +22,7 @@ from pathlib import Path
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.io_utils import read_versioned_json, write_text_atomic
 from humanoid_gpt.motion.io import MOTION_SUFFIXES
 
 SCHEMA_VERSION = 2
@@ -183,24 +183,9 @@ def cluster_clip_table(
     return files, weights, owner
 
 
-def _read_manifest_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ManifestError(f"cannot read cluster manifest {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: a cluster manifest is a JSON object with 'schema_version', not a list or value")
-    if data.get("schema_version") not in READABLE_VERSIONS:
-        raise ManifestError(
-            f"{path}: schema_version {data.get('schema_version')!r}, this code reads "
-            f"{' or '.join(map(str, READABLE_VERSIONS))}"
-        )
-    return data
-
-
 def load_manifest(path: str | Path) -> ClusterManifest:
     path = Path(path)
-    data = _read_manifest_json(path)
+    data = read_versioned_json(path, READABLE_VERSIONS, ManifestError, "cluster manifest")
     clusters = data.get("clusters")
     if not isinstance(clusters, dict) or not clusters:
         raise ManifestError(f"{path}: 'clusters' must map cluster ids to lists of clip paths")

@@ -84,8 +84,9 @@ FOOT_BODIES = ("left_ankle_roll_link", "right_ankle_roll_link")
 """The G1's feet: the bodies whose collision geoms touch the floor."""
 
 
-def _quat_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) of unit quaternions (..., 4) w, x, y, z."""
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) of quaternions (..., 4) w, x, y, z (normalised first)."""
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
     w, x, y, z = np.moveaxis(q, -1, 0)
     return np.stack(
         [
@@ -117,7 +118,7 @@ def _read_foot_geoms(g1: G1) -> tuple:
         for g in range(model.ngeom):
             if model.geom_bodyid[g] != bid or not (model.geom_contype[g] or model.geom_conaffinity[g]):
                 continue
-            rot = _quat_matrix(model.geom_quat[g].copy())
+            rot = quat_to_matrix(model.geom_quat[g].copy())
             size = model.geom_size[g].copy()
             kind = model.geom_type[g]
             if kind == mujoco.mjtGeom.mjGEOM_SPHERE:
@@ -136,7 +137,7 @@ def lowest_foot_points(g1: G1, qpos: np.ndarray) -> np.ndarray:
     geoms = _foot_geoms(g1)
     if not geoms:
         return states.pos[..., 2].min(axis=1)
-    rot = _quat_matrix(states.quat)  # (T, 2, 3, 3)
+    rot = quat_to_matrix(states.quat)  # (T, 2, 3, 3)
     lows = []
     for foot, centre, axis, half, radius, box in geoms:
         r = rot[:, foot]

@@ -33,6 +33,7 @@ from humanoid_gpt.governance.retarget.correspondence import (
     RetargetError,
     RetargetWarning,
 )
+from humanoid_gpt.motion.kinematics import quat_to_matrix
 from humanoid_gpt.robot.g1 import G1
 
 #: G1 stature (m); scale = G1_STATURE / human stature (LAFAN1 walk: 1.78 m -> 0.74, the pairing's known factor).
@@ -63,20 +64,6 @@ SPINE_FALLBACKS: dict[str, tuple[str, ...]] = {
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(n, 1e-9)
-
-
-def quat_to_mat(q: np.ndarray) -> np.ndarray:
-    """(..., 4) w, x, y, z -> (..., 3, 3)."""
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 def mat_to_quat(m: np.ndarray) -> np.ndarray:
@@ -329,7 +316,7 @@ def calibrate(
         if t.frame is None:
             continue
         if t.body in corr.offsets:
-            calib.offsets[t.body] = quat_to_mat(np.asarray(corr.offsets[t.body], dtype=float))
+            calib.offsets[t.body] = quat_to_matrix(np.asarray(corr.offsets[t.body], dtype=float))
             continue
         target, score = frame_recipe(t.frame, P)
         if t.frame.endswith("_foot"):
@@ -339,7 +326,7 @@ def calibrate(
             flat = (clearance[:, f, 0] < 0.02) & (clearance[:, f, 1] < 0.02) & (speed < 0.2)
             score = flat.astype(float)
         if frames.rotations is not None:
-            source_rot = quat_to_mat(frames.rotations[:, J[t.frame_joint or t.rot_joint]])
+            source_rot = quat_to_matrix(frames.rotations[:, J[t.frame_joint or t.rot_joint]])
         elif t.frame.endswith("_foot"):
             source_rot = _foot_pseudo_rotation(t.frame.split("_")[0], P)
         else:
@@ -432,7 +419,7 @@ class TargetBuilder:
                 continue
             if Q is not None:
                 joint = t.rot_joint if t.rot_joint is not None else t.joint
-                rot[:, k] = quat_to_mat(Q[:, J[joint]]) @ self.calib.offsets[t.body]
+                rot[:, k] = quat_to_matrix(Q[:, J[joint]]) @ self.calib.offsets[t.body]
             elif t.frame.endswith("_foot"):
                 rot[:, k] = _foot_pseudo_rotation(t.frame.split("_")[0], P) @ self.calib.offsets[t.body]
             else:
