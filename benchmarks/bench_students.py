@@ -1,11 +1,13 @@
 """Student training throughput, peak memory and streaming latency on this machine, against a plain matmul.
 
-    .venv/bin/python benchmarks/bench_students.py [--students gpt-s gpt-b mlp tcn] [--context 32] [--batch 64]
+    .venv/bin/python benchmarks/bench_students.py [--students gpt-s gpt-b mlp tcn gpt-s-kv] [--context 32] [--batch 64]
 
 For each student, in a fresh process (so peak memory is its own): training tokens/s (forward, SmoothL1 loss, backward,
 AdamW step on batches of H-token windows), peak resident memory, and the latency of one streaming control step at
 batch 1 and 256. The reference is the GFLOP/s of a 1024x1024 float32 matmul measured in the same run; the ratio says
-how much of the machine's dense compute training reaches (6 x parameters FLOPs per token).
+how much of the machine's dense compute training reaches (6 x parameters FLOPs per token). The KV GPTs
+(``gpt-s-kv``, ...) train on windows of H supervised tokens plus their L (W - 1) tokens of burn-in, as DAgger cuts them;
+their tokens/s counts supervised tokens. ``benchmarks/bench_latency.py`` has the per-step latency distributions.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ def measure(name: str, context: int, batch: int, seconds: float, queue) -> None:
     torch.manual_seed(0)
     model = build_student(preset(name, context=context))
     opt = make_optimizer(model, DaggerConfig())
+    length = context + model.training_overlap()  # the KV GPT's windows carry a burn-in prefix
     windows = Rollout(
-        torch.randn(batch, context, model.cfg.obs_dim),
-        torch.randn(batch, context, model.cfg.num_actions),
-        torch.zeros(batch, context, dtype=torch.bool),
+        torch.randn(batch, length, model.cfg.obs_dim),
+        torch.randn(batch, length, model.cfg.num_actions),
+        torch.zeros(batch, length, dtype=torch.bool),
     )
 
     def train_step() -> None:
@@ -60,7 +63,7 @@ def measure(name: str, context: int, batch: int, seconds: float, queue) -> None:
         for envs in (1, 256):
             cache, count = model.initial_state(envs)
             obs = torch.randn(envs, model.cfg.obs_dim)
-            for _ in range(context):  # a full window, the steady state
+            for _ in range(max(context, 2 * model.cfg.attn_window)):  # a full window (or ring lap): the steady state
                 _, cache, count = model.step(obs, cache, count)
             n, start = 0, time.perf_counter()
             while time.perf_counter() - start < seconds / 2:

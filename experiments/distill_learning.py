@@ -9,6 +9,13 @@ performers held out from training (issue 5, section 4).
 
 Every student gets the same data (iterations x envs x steps) from the same teachers. Writes ``report.json``,
 ``report.md`` (a table laid out like the paper's) and ``curves.png`` under ``--out``, beside the runs.
+
+The banded key/value-cache GPTs (``gpt-s-kv``, ...) take ``--kv-window`` W (each layer's attention band) and
+``--kv-context`` (supervised tokens per training window; each window also carries its R - 1 = L (W - 1) tokens of
+burn-in). The window-vs-KV comparison at equal data (issue 11):
+
+    ... experiments/distill_learning.py --expert walk=... --expert dance=... --students gpt-s gpt-s-kv \
+        --iterations 300 --out outputs/evidence/distill_kv
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ def main() -> None:
     p.add_argument("--expert", action="append", required=True, help="CLUSTER=CHECKPOINT (a cluster of CLUSTERS)")
     p.add_argument("--students", nargs="+", default=["gpt-s", "mlp", "tcn"])
     p.add_argument("--context", type=int, default=16)
+    p.add_argument("--kv-window", type=int, default=16, help="gpt-*-kv: tokens each layer attends over (W)")
+    p.add_argument("--kv-context", type=int, default=32, help="gpt-*-kv: supervised tokens per training window")
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--steps-per-iteration", type=int, default=32)
@@ -110,10 +119,13 @@ def main() -> None:
         )
         # The TCN preset's receptive field (31 steps) needs H >= 31; below that, same layers with shorter dilations.
         overrides = {"tcn_dilations": (1, 1, 2, 2, 1, 1, 2, 4)} if name == "tcn" and args.context < 31 else {}
+        kv = name.endswith("-kv")
+        if kv:
+            overrides = {"attn_window": args.kv_window}
         run = DistillRun(
             args.out / "experts.json",
             student=name,
-            context=args.context,
+            context=args.kv_context if kv else args.context,
             log_root=args.out / "runs",
             run_name=name,
             overrides=overrides,

@@ -38,3 +38,79 @@ def export_tiny(kind: str, g1, real_tokens, folder):
     payload = {"meta": student_meta(model.cfg, g1, TRACKING.to_dict()), "model": model.eval().state_dict()}
     save_checkpoint(folder / "s.pt", payload)
     return model, export_onnx(folder / "s.pt", folder, g1)
+
+
+# The banded key/value-cache GPT ("gpt-kv") ---------------------------------------------------------------------------
+
+TINY_KV = dict(n_layer=2, n_head=2, n_embd=32, attn_window=4)
+"""Receptive field 2 * (4 - 1) + 1 = 7 tokens: episodes of the 40-step real_tokens fixture cross it several times."""
+
+
+def tiny_kv(context: int = 8, **overrides):
+    torch.manual_seed(0)
+    return build_student(preset("gpt-s-kv", context=context, **{**TINY_KV, **overrides}))
+
+
+def export_tiny_kv(g1, real_tokens, folder):
+    """A tiny KV GPT (normalizer fitted on real observations), saved as a checkpoint and exported to ONNX."""
+    from humanoid_gpt.deploy.onnx import export_onnx
+    from humanoid_gpt.runs import save_checkpoint
+
+    model = tiny_kv()
+    model.normalizer.train()
+    model.normalizer.update(real_tokens.flatten(0, 1))
+    payload = {"meta": student_meta(model.cfg, g1, TRACKING.to_dict()), "model": model.eval().state_dict()}
+    save_checkpoint(folder / "s.pt", payload)
+    return model, export_onnx(folder / "s.pt", folder, g1)
+
+
+# Policies for the sim2sim check ------------------------------------------------------------------------------------
+
+
+def standing_student(g1, order: str = "unitree", arm_offset: float = 0.0):
+    """An MLP student that is exactly a linear balance controller (no training needed to stand): joint targets
+    q_ref - K (q - q_ref) (K = 5 on the legs, 1 elsewhere), ankle pitch pushing against the tilt (+3.5 rad per unit
+    of projected gravity x), plus ``arm_offset`` rad on the left shoulder pitch. ``order="isaaclab"`` builds it as if
+    trained in Isaac Lab's breadth-first joint order while its file declares the G1's: the classic deployment bug.
+    Reference-relative actions; the hidden layer runs ELU in its linear range (inputs + 100)."""
+    import numpy as np
+
+    from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
+    from humanoid_gpt.motion.io import joint_order_permutations
+
+    perm = joint_order_permutations(g1)[order]  # the policy's joints, as G1 indices
+    offsets = dict(zip([n for n, _ in STUDENT_LAYOUT], np.cumsum([0] + [s for _, s in STUDENT_LAYOUT]), strict=False))
+    scale = g1.action_scale[perm]
+    gains = np.where(perm < 12, 5.0, 1.0)  # the first 12 G1 joints are the legs
+    linear = np.zeros((29, 136))
+    bias = np.zeros(29)
+    for j in range(29):
+        linear[j, offsets["joint_pos_rel"] + j] = -gains[j]
+        linear[j, offsets["ref_joint_pos_rel"] + j] = gains[j]
+        name = g1.joint_names[perm[j]]
+        if name.endswith("ankle_pitch_joint"):
+            linear[j, offsets["projected_gravity"]] = 3.5
+        if name == "left_shoulder_pitch_joint":
+            bias[j] = arm_offset
+    linear, bias = linear / scale[:, None], bias / scale
+    torch.manual_seed(0)
+    model = build_student(preset("mlp", mlp_hidden=(136,)))
+    with torch.no_grad():
+        model.normalizer._std.fill_(1.0 - model.normalizer.eps)  # the normalizer passes observations unchanged
+        first, last = model.net[0], model.net[-1]
+        first.weight.copy_(torch.eye(136))
+        first.bias.fill_(100.0)
+        last.weight.copy_(torch.as_tensor(linear, dtype=torch.float32))
+        last.bias.copy_(torch.as_tensor(bias - linear.sum(1) * 100.0, dtype=torch.float32))
+    return model.eval()
+
+
+def export_student(model, g1, folder):
+    """Save ``model`` as a checkpoint of the test task and export it; returns the ONNX paths."""
+    from humanoid_gpt.deploy.onnx import export_onnx
+    from humanoid_gpt.runs import save_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = {"meta": student_meta(model.cfg, g1, TRACKING.to_dict()), "model": model.state_dict()}
+    save_checkpoint(folder / "s.pt", payload)
+    return export_onnx(folder / "s.pt", folder, g1)

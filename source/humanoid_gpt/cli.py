@@ -268,6 +268,35 @@ def _export_onnx(args: argparse.Namespace) -> int:
     paths = export_onnx(args.checkpoint, args.out or args.checkpoint.parent, load_g1())
     for graph, path in paths.items():
         print(f"{graph}: {path}")
+    if args.quantize:
+        from humanoid_gpt.deploy.quantize import quantize_onnx
+
+        for scheme in args.quantize:
+            print(f"{scheme}: {quantize_onnx(paths['streaming'], scheme)}")
+    return 0
+
+
+def _sim2sim_check(args: argparse.Namespace) -> int:
+    from humanoid_gpt.deploy.check import run_check
+
+    return run_check(args.policy, args.robot, args.json, dynamic=not args.static_only, seconds=args.seconds)
+
+
+def _teleop(args: argparse.Namespace) -> int:
+    from humanoid_gpt.deploy.teleop import print_teleop, run_teleop
+    from humanoid_gpt.io_utils import write_text_atomic
+
+    result = run_teleop(
+        args.source,
+        args.policy,
+        seconds=args.seconds,
+        delay_s=args.delay_ms / 1e3,
+        mode_machine=args.mode_machine,
+        realtime=args.realtime,
+    )
+    print_teleop(result)
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result, indent=1))
     return 0
 
 
@@ -393,6 +422,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")
     e.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
     e.set_defaults(func=_sim2sim_eval)
+    sc = sim.add_parser(
+        "check", help="check a policy file (ours or BeyondMimic/mjlab) against the robot model; exit 1 on a mismatch"
+    )
+    sc.add_argument("policy", type=Path)
+    sc.add_argument("--robot", type=Path, help="the robot's MJCF (default: mujoco-menagerie's G1)")
+    sc.add_argument("--json", type=Path, help="also write the items and standing trials as JSON")
+    sc.add_argument("--seconds", type=_positive(float), default=4.0, help="length of the standing trial")
+    sc.add_argument("--static-only", action="store_true", help="skip the standing trial in MuJoCo")
+    sc.set_defaults(func=_sim2sim_check)
+
+    tp = sub.add_parser("teleop", help="drive the simulated G1 from a BVH file or a UDP stream (deploy/teleop.py)")
+    tp.add_argument("--source", required=True, help="FILE.bvh or udp://HOST:PORT")
+    tp.add_argument("--policy", type=Path, required=True, help="a streaming student ONNX")
+    tp.add_argument("--seconds", type=_positive(float), default=10.0)
+    tp.add_argument("--delay-ms", type=_positive(float), default=60.0, help="jitter-buffer playout delay")
+    tp.add_argument("--mode-machine", type=int, default=0, help="copied from rt/lowstate on a robot")
+    tp.add_argument("--realtime", action="store_true", help="play a file at its own rate, not as fast as possible")
+    tp.add_argument("--json", type=Path)
+    tp.set_defaults(func=_teleop)
 
     train = sub.add_parser("train", help="training").add_subparsers(dest="train_command", required=True)
     t = train.add_parser("expert", help="train one cluster expert with PPO")
@@ -425,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
     o = export.add_parser("onnx", help="write the streaming and windowed ONNX graphs, with deployment metadata")
     o.add_argument("checkpoint", type=Path)
     o.add_argument("--out", type=Path, help="folder (default: beside the checkpoint)")
+    o.add_argument(
+        "--quantize",
+        nargs="*",
+        default=[],
+        choices=("int8-dynamic", "int8-weights", "int4-weights"),
+        help="also write quantized copies of the streaming graph",
+    )
     o.set_defaults(func=_export_onnx)
     rt = export.add_parser("tensorrt", help="build a TensorRT engine from an exported ONNX (NVIDIA GPU)")
     rt.add_argument("onnx", type=Path)

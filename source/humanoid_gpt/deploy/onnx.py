@@ -3,11 +3,17 @@
 Two graphs per student:
 - streaming (``<name>.stream.onnx``): ``obs`` (B, D), ``cache`` (B, ...), ``count`` (B,) int64 -> ``action`` (B, A),
   ``cache_out``, ``count_out``. Start an episode with zeros; feed the outputs back each control step.
+  The KV GPT (``gpt-kv``) streams through a ring buffer the host owns: ``obs``, ``kv`` (B, L, 2, heads, W, head_dim),
+  ``count`` -> ``action``, ``kv_new`` (B, L, 2, heads, head_dim), ``count_out``; the host writes ``kv_new`` into slot
+  ``count % W`` of axis 4 of ``kv`` (:func:`write_ring_numpy`) before feeding ``count_out`` back. Writing in place
+  saves the whole-cache copy a graph output would cost. Metadata ``cache_update`` says which (``replace`` / ``ring``).
 - windowed (``<name>.window.onnx``): ``tokens`` (B, T, D) with 1 <= T <= H, the episode's last T observations ->
-  ``action`` (B, A) for the last one.
+  ``action`` (B, A) for the last one (``gpt-kv``: T up to its receptive field R, where it is exact).
 
 Metadata (string key/values, JSON where structured): format and version, model kind and H, joint order, kp, kd,
-action scale, default pose, control dt, observation layout, action convention, cache shape.
+action scale, effort limits, default pose, control and physics dt, quaternion order, observation layout, action
+convention, cache shape (and for ring caches the window W and receptive field R). Ring files are format version 2,
+so older readers refuse them instead of misfeeding them. See docs/architecture.md, stage 5.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,7 +33,9 @@ from humanoid_gpt.students.base import Student
 from humanoid_gpt.students.checkpoint import load_student
 
 ONNX_FORMAT = "humanoid_gpt.onnx"
-ONNX_FORMAT_VERSION = 1
+ONNX_FORMAT_VERSION = 2
+"""Newest version this code reads and writes: 2 adds ring-buffer caches (``cache_update: ring``); files without one
+are still written as version 1."""
 OPSET = 18
 
 
@@ -43,6 +52,30 @@ class StreamingGraph(nn.Module):
         return self.student.step(obs, cache, count)
 
 
+class RingStreamingGraph(nn.Module):
+    """One control step of a ring-cache student: returns the new token's cache entries, not the whole cache."""
+
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, obs: torch.Tensor, kv: torch.Tensor, count: torch.Tensor):
+        action, entries = self.student.step_entries(self.student.normalizer(obs), kv, count)
+        return action, entries, self.student.next_count(count)
+
+
+def uses_ring_cache(student: Student) -> bool:
+    """Students whose streaming cache is a ring buffer the host writes (the KV GPT)."""
+    return hasattr(student, "step_entries")
+
+
+def write_ring_numpy(kv: np.ndarray, kv_new: np.ndarray, count: np.ndarray, window: int) -> np.ndarray:
+    """The host's half of a ring-cache step: store ``kv_new`` (B, L, 2, heads, head_dim) in slot ``count % window``
+    (``count`` as fed to the step) of ``kv`` (B, L, 2, heads, W, head_dim), in place."""
+    kv[np.arange(kv.shape[0]), :, :, :, count % window] = kv_new
+    return kv
+
+
 class WindowedGraph(nn.Module):
     def __init__(self, student: Student) -> None:
         super().__init__()
@@ -54,9 +87,10 @@ class WindowedGraph(nn.Module):
 
 def onnx_metadata(student: Student, meta: dict, g1: G1, graph: str) -> dict[str, str]:
     tracking = meta["tracking"]
+    ring = graph == "streaming" and uses_ring_cache(student)
     values = {
         "format": ONNX_FORMAT,
-        "format_version": ONNX_FORMAT_VERSION,
+        "format_version": 2 if ring else 1,
         "graph": graph,
         "model": student.cfg.kind,
         "context": student.cfg.context,
@@ -67,11 +101,17 @@ def onnx_metadata(student: Student, meta: dict, g1: G1, graph: str) -> dict[str,
         "kd": g1.kd.tolist(),
         "action_scale": g1.action_scale.tolist(),
         "default_joint_pos": g1.default_joint_pos.tolist(),
+        "effort_limit": g1.effort_limit.tolist(),
         "control_dt": tracking["control_dt"],
+        "physics_dt": tracking["physics_dt"],
+        "quaternion": "wxyz",  # the order the runtime reads MuJoCo's and the motion clips' rotations in
         "action_relative_to_reference": tracking["action_relative_to_reference"],
         "obs_layout": meta["obs_layout"],
         "robot": meta["robot"],
+        "cache_update": "ring" if ring else "replace",
     }
+    if uses_ring_cache(student):
+        values.update(attn_window=student.cfg.attn_window, receptive_field=student.cfg.kv_receptive_field)
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
 
 
@@ -108,20 +148,20 @@ def export_onnx(checkpoint: str | Path, out_dir: str | Path, g1: G1) -> dict[str
     name = Path(checkpoint).stem
     cache, count = student.initial_state(1)
     obs = torch.zeros(1, student.cfg.obs_dim)
+    ring = uses_ring_cache(student)
+    inputs = ["obs", "kv", "count"] if ring else ["obs", "cache", "count"]
+    outputs = ["action", "kv_new", "count_out"] if ring else ["action", "cache_out", "count_out"]
     stream = _export(
-        StreamingGraph(student),
+        RingStreamingGraph(student) if ring else StreamingGraph(student),
         (obs, cache, count),
         out_dir / f"{name}.stream.onnx",
-        {
-            "inputs": ["obs", "cache", "count"],
-            "outputs": ["action", "cache_out", "count_out"],
-            "dynamic": {n: {0: "batch"} for n in ("obs", "cache", "count", "action", "cache_out", "count_out")},
-        },
+        {"inputs": inputs, "outputs": outputs, "dynamic": {n: {0: "batch"} for n in inputs + outputs}},
         onnx_metadata(student, meta, g1, "streaming"),
     )
+    tokens = student.cfg.kv_receptive_field if ring else student.cfg.context
     window = _export(
         WindowedGraph(student),
-        (torch.zeros(1, student.cfg.context, student.cfg.obs_dim),),
+        (torch.zeros(1, tokens, student.cfg.obs_dim),),
         out_dir / f"{name}.window.onnx",
         {
             "inputs": ["tokens"],
@@ -152,4 +192,13 @@ def read_onnx_metadata(path: str | Path) -> dict:
         )
     if int(props.get("format_version", "0")) > ONNX_FORMAT_VERSION:
         raise OnnxMetadataError(f"{path}: format_version {props['format_version']} is newer than this code")
-    return {k: v if k in ("format", "graph", "model", "robot") else json.loads(v) for k, v in props.items()}
+    strings = ("format", "graph", "model", "robot", "cache_update", "quaternion")
+    return {k: v if k in strings else _json_or_text(v) for k, v in props.items()}
+
+
+def _json_or_text(value: str):
+    """Structured values are JSON; a key added by another tool (a plain string) stays as it is."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value

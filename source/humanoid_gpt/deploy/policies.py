@@ -106,9 +106,10 @@ class TorchStudentPolicy(StreamingStudentPolicy):
 
 
 class OnnxStudentPolicy(StreamingStudentPolicy):
-    """A streaming ONNX export run by ONNX Runtime, checked against the env through its metadata."""
+    """A streaming ONNX export run by ONNX Runtime, checked against the env through its metadata. Graphs whose cache
+    is a ring buffer (``cache_update: ring``, the KV GPT) return the new entries, which this host writes in place."""
 
-    def __init__(self, path: str | Path, env) -> None:
+    def __init__(self, path: str | Path, env, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata
@@ -119,10 +120,23 @@ class OnnxStudentPolicy(StreamingStudentPolicy):
         if meta["joint_names"] != list(env.g1.joint_names):
             raise OnnxMetadataError(f"{path}: its joint order differs from the robot's ({env.g1.xml_path})")
         check_policy_task(path, meta, env)
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.ring_window = int(meta["attn_window"]) if meta.get("cache_update") == "ring" else None
         super().__init__(env, tuple(meta["cache_shape"]))
 
     def advance(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.ring_window is not None:
+            from humanoid_gpt.deploy.onnx import write_ring_numpy
+
+            count = self.count.numpy()
+            feeds = {"obs": obs.numpy(), "kv": self.cache.numpy(), "count": count}
+            action, kv_new, count_out = self.session.run(None, feeds)
+            write_ring_numpy(self.cache.numpy(), kv_new, count, self.ring_window)  # shares memory with self.cache
+            self.count = torch.from_numpy(count_out)
+            return torch.from_numpy(action)
         feeds = {"obs": obs.numpy(), "cache": self.cache.numpy(), "count": self.count.numpy()}
         action, cache, count = self.session.run(None, feeds)
         self.cache, self.count = torch.from_numpy(cache), torch.from_numpy(count)

@@ -50,7 +50,8 @@ def build_engine(
     if fp16:
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
-    context = int(meta["context"])
+    # Windowed graphs take 1..H tokens; the KV GPT's is exact up to its receptive field R.
+    context = int(meta.get("receptive_field", meta["context"]))
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
         shape = list(tensor.shape)

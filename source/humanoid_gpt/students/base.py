@@ -6,6 +6,10 @@ time with a fixed-size cache (what runs on the robot and in the streaming ONNX).
   the episode the cache holds (at most H-1). A fresh or reset cache (zeros, count 0) is an episode start.
 
 ``step`` over an episode equals ``forward`` on its last H tokens, at every step including the first H-1.
+
+Training hooks (docs/architecture.md, stage 4): DAgger asks a student how much burn-in history a training window needs
+(``training_overlap``), which positions of a window to supervise (``loss_mask``), and whether its ``forward`` takes
+the episode starts of a window (``uses_episode_starts``). The defaults are the window model's.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from humanoid_gpt.students.config import StudentConfig
 
 
 class Student(nn.Module):
+    uses_episode_starts: bool = False
+    """True when ``forward(tokens, first)`` keeps episodes within a window apart (the banded KV GPT)."""
+
     def __init__(self, cfg: StudentConfig) -> None:
         super().__init__()
         cfg.validate()
@@ -49,7 +56,22 @@ class Student(nn.Module):
         self, token: torch.Tensor, cache: torch.Tensor, count: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         action, cache = self.step_normalized(self.normalizer(token), cache, count)
-        return action, cache, torch.clamp(count + 1, max=self.cfg.context - 1)
+        return action, cache, self.next_count(count)
+
+    def next_count(self, count: torch.Tensor) -> torch.Tensor:
+        """The count after one more token (the window students remember at most H-1 earlier tokens)."""
+        return torch.clamp(count + 1, max=self.cfg.context - 1)
+
+    def training_overlap(self) -> int:
+        """Tokens of earlier history prepended (unsupervised) to each training window of H tokens."""
+        return 0
+
+    def loss_mask(self, first: torch.Tensor) -> torch.Tensor:
+        """(B, T) True at the positions of training windows whose action the loss counts; ``first`` (B, T) marks
+        tokens that begin an episode. Window students: positions not preceded, within the window, by a later start."""
+        from humanoid_gpt.students.dagger import window_mask
+
+        return window_mask(first)
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """An empty cache and count for ``batch`` envs at the start of their episodes."""

@@ -6,6 +6,10 @@ probability beta (a schedule that decays to zero after warm-up) the teacher's. T
 rollouts are kept (DAgger's aggregated dataset) and cut into windows of H tokens; every position is labelled and a
 position is masked out of the loss once an episode boundary lies between it and the window's start, so no window
 mixes two episodes. AdamW, linear warm-up then cosine decay, gradient clipping, bf16 autocast on GPU.
+
+Students whose actions reach further back than their training window (the banded KV GPT: R = n_layer (W - 1) + 1
+tokens) ask for an overlap: each window then also carries the R - 1 tokens before it, continued across iterations
+(:func:`with_history`), and the student's own ``loss_mask`` says which positions are exact (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -100,10 +104,34 @@ class Rollout:
     labels: torch.Tensor
     first: torch.Tensor
 
-    def windows(self, context: int) -> Rollout:
-        """Cut into windows of ``context`` tokens: (N * T / H, H, ...)."""
-        cut = lambda x: x.reshape(-1, context, *x.shape[2:])  # noqa: E731
+    def windows(self, context: int, overlap: int = 0) -> Rollout:
+        """Cut into windows of ``context`` tokens: (N * T / H, H, ...). With ``overlap`` the rollout starts with that
+        many tokens of earlier history (:func:`with_history`) and each window also carries the ``overlap`` tokens
+        before it: (N * (T - overlap) / H, overlap + H, ...)."""
+        if not overlap:
+            cut = lambda x: x.reshape(-1, context, *x.shape[2:])  # noqa: E731
+        else:
+            length = context + overlap
+            cut = lambda x: x.unfold(1, length, context).movedim(-1, 2).reshape(-1, length, *x.shape[2:])  # noqa: E731
         return Rollout(cut(self.tokens), cut(self.labels), cut(self.first))
+
+    def last(self, steps: int) -> Rollout:
+        """The last ``steps`` tokens of every env (copies: a checkpoint of them stores only them)."""
+        return Rollout(self.tokens[:, -steps:].clone(), self.labels[:, -steps:].clone(), self.first[:, -steps:].clone())
+
+
+def with_history(rollout: Rollout, history: Rollout | None, steps: int) -> Rollout:
+    """``rollout`` with the ``steps`` tokens before it prepended (``history``: the previous rollout's last ones). With
+    no history (the first rollout, or envs restarted) the prefix is zeros that the loss never counts: the rollout's
+    envs begin episodes at its first token."""
+    if steps == 0:
+        return rollout
+    if history is None:
+        n = rollout.tokens.shape[0]
+        zeros = lambda x: x.new_zeros((n, steps, *x.shape[2:]))  # noqa: E731
+        history = Rollout(zeros(rollout.tokens), zeros(rollout.labels), zeros(rollout.first))
+    cat = lambda name: torch.cat([getattr(history, name), getattr(rollout, name)], dim=1)  # noqa: E731
+    return Rollout(cat("tokens"), cat("labels"), cat("first"))
 
 
 def window_mask(first: torch.Tensor) -> torch.Tensor:
@@ -116,10 +144,12 @@ def window_mask(first: torch.Tensor) -> torch.Tensor:
 def distillation_loss(
     student: nn.Module, windows: Rollout, smooth_l1_beta: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """SmoothL1 between the student's actions and the teacher labels over every unmasked position; also the number
-    of positions counted."""
-    mask = window_mask(windows.first)
-    per_position = F.smooth_l1_loss(student(windows.tokens), windows.labels, reduction="none", beta=smooth_l1_beta)
+    """SmoothL1 between the student's actions and the teacher labels over every unmasked position (the student's
+    ``loss_mask``); also the number of positions counted."""
+    core = student_core(student)
+    mask = core.loss_mask(windows.first)
+    actions = student(windows.tokens, windows.first) if core.uses_episode_starts else student(windows.tokens)
+    per_position = F.smooth_l1_loss(actions, windows.labels, reduction="none", beta=smooth_l1_beta)
     counted = mask.sum()
     return (per_position.mean(-1) * mask).sum() / counted.clamp(min=1), counted
 

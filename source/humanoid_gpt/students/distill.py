@@ -32,7 +32,7 @@ class DistillRun:
 
     registry: Path = option("the expert registry (hgpt experts eval writes it)")
     backend: Literal["mujoco", "isaaclab"] = option("physics backend", default="mujoco")
-    student: str = option("preset: gpt-s, gpt-b, gpt-l, mlp, tcn", default="gpt-s")
+    student: str = option("preset: gpt-s, gpt-b, gpt-l, their -kv variants, mlp, tcn", default="gpt-s")
     context: int | None = option("H, tokens the student sees (default: the preset's)", minimum=1, default=None)
     log_root: Path | None = option("default: $HGPT_OUTPUT_ROOT/students", default=None)
     run_name: str | None = option("default: the start time", default=None)

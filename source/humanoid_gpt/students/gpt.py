@@ -6,6 +6,8 @@ Streaming keeps the window's token embeddings, right-aligned in a fixed buffer o
 the window slides: a deeper layer's keys for a past token were computed while tokens now outside the window were still
 visible (measured: 7e-3 action error on GPT-S after H steps). The buffer is exact, fixed-shape (one ONNX graph for
 every step of an episode), and rotary embeddings at positions 0..H-1 give every token its true distance to the query.
+The banded variant in ``gpt_kv.py`` (kind ``gpt-kv``) trains each layer on its own sliding window instead, which makes
+a per-layer key/value cache exact (docs/architecture.md, stage 4).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -24,6 +25,7 @@ from humanoid_gpt.students.dagger import (
     lr_lambda,
     make_optimizer,
     student_core,
+    with_history,
 )
 from humanoid_gpt.students.teachers import TeacherPool
 
@@ -83,6 +85,7 @@ class DaggerTrainer:
         self.obs = self.env.get_observations()
         self.cache, self.count = self.student.initial_state(self.env.num_envs, self.device)
         self.first = torch.ones(self.env.num_envs, dtype=torch.bool, device=self.device)
+        self.history: Rollout | None = None  # the last tokens before the next rollout (students with an overlap)
 
     # Data -----------------------------------------------------------------------------------------------------------
 
@@ -138,7 +141,7 @@ class DaggerTrainer:
         while self.iteration < end and time.time() < deadline:
             start = time.time()
             rollout, stats = self.collect()
-            self.buffer.add(rollout.windows(context))
+            self.buffer.add(self._windows(rollout, context))
             collected = time.time()
             losses = [
                 self.update(self.buffer.sample(self.cfg.batch_windows, self.generator))
@@ -161,6 +164,13 @@ class DaggerTrainer:
             last = self.iteration == end or time.time() >= deadline
             if self.log_dir is not None and (self.iteration % self.cfg.save_interval == 0 or last):
                 self.save(self.log_dir / f"student_{self.iteration}.pt")
+
+    def _windows(self, rollout: Rollout, context: int) -> Rollout:
+        """Training windows of a rollout; students that need a burn-in get the tokens before each window too."""
+        overlap = self.student.training_overlap()
+        joined = with_history(rollout, self.history, overlap)
+        self.history = joined.last(overlap) if overlap else None
+        return joined.windows(context, overlap)
 
     def _log(self, stats: dict) -> None:
         if self.writer is None:
@@ -190,6 +200,7 @@ class DaggerTrainer:
                     "cache": self.cache,
                     "count": self.count,
                     "first": self.first,
+                    "history": None if self.history is None else asdict(self.history),
                 },
             },
         )
@@ -219,6 +230,8 @@ class DaggerTrainer:
             self.env.restore(streams["env"])
             self.obs = self.env.get_observations()
             self.cache, self.count, self.first = streams["cache"], streams["count"], streams["first"]
+            history = streams.get("history")
+            self.history = None if history is None else Rollout(**history)
         else:  # the backend cannot snapshot its envs: episodes restart
             self._reset_streams()
         return self.iteration
