@@ -3,6 +3,8 @@ it imports, foreign files refused."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -71,6 +73,45 @@ def test_tensorrt_engines_build_from_the_streaming_onnx(exported, tmp_path):
     engine = build_engine(exported["streaming"], tmp_path / "s.engine", max_batch=16)
     assert engine.stat().st_size > 0
     assert json.loads((tmp_path / "s.engine.json").read_text())["joint_names"][0] == "left_hip_pitch_joint"
+
+
+def test_the_harness_runs_a_tensorrt_engine_like_its_onnx(g1, walk_clip, exported, tmp_path):
+    """``--policy student.engine`` validates the engine itself: same metrics as the ONNX it was built from. Where
+    TensorRT or a GPU is absent, the engine policy refuses clearly (checked) and the run is skipped."""
+    import torch
+
+    from humanoid_gpt.deploy.policies import make_policy
+    from humanoid_gpt.deploy.tensorrt import build_engine
+    from humanoid_gpt.errors import HGPTError
+    from humanoid_gpt_sim2sim.evaluate import evaluate
+
+    clips = [walk_clip.slice(0, 120)]
+    engine = tmp_path / "s.engine"
+    with pytest.raises(HGPTError, match="engine .* does not exist"):
+        evaluate(g1, clips, lambda env: make_policy(str(engine), env), TRACKING, progress=False)
+    try:
+        import tensorrt  # noqa: F401
+
+        ready = torch.cuda.is_available()
+    except ImportError:
+        ready = False
+    if not ready:
+        engine.write_bytes(b"not an engine")
+        with pytest.raises(HGPTError, match="metadata s.engine.json is missing"):
+            evaluate(g1, clips, lambda env: make_policy(str(engine), env), TRACKING, progress=False)
+        from humanoid_gpt.deploy.onnx import read_onnx_metadata
+
+        (tmp_path / "s.engine.json").write_text(json.dumps(read_onnx_metadata(exported["streaming"])))
+        with pytest.raises(HGPTError, match="tensorrt|CUDA GPU"):
+            evaluate(g1, clips, lambda env: make_policy(str(engine), env), TRACKING, progress=False)
+        pytest.skip("tensorrt or a CUDA GPU is missing: checked the refusals, skipped the engine run")
+    build_engine(exported["streaming"], engine, max_batch=16)
+    results = {
+        spec: evaluate(g1, clips, lambda env, spec=spec: make_policy(str(spec), env), TRACKING, progress=False)
+        for spec in (engine, exported["streaming"])
+    }
+    a, b = (r["aggregate"] for r in results.values())
+    assert a["sr_percent"] == b["sr_percent"] and abs(a["mpkpe_mm"] - b["mpkpe_mm"]) < 1.0
 
 
 def test_onnx_files_without_our_metadata_are_refused(tmp_path):

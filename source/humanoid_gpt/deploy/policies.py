@@ -143,6 +143,39 @@ class OnnxStudentPolicy(StreamingStudentPolicy):
         return torch.from_numpy(action)
 
 
+class TensorRTStudentPolicy(StreamingStudentPolicy):
+    """A streaming student's TensorRT engine (``hgpt export tensorrt``), run on the GPU with the same interface and
+    checks as :class:`OnnxStudentPolicy`, so ``hgpt sim2sim eval --policy student.engine`` validates the engine
+    itself. The metadata comes from ``<engine>.json`` beside it."""
+
+    def __init__(self, path: str | Path, env) -> None:
+        from humanoid_gpt.deploy.onnx import OnnxMetadataError
+        from humanoid_gpt.deploy.tensorrt import EngineRunner, engine_metadata
+
+        meta = engine_metadata(path)
+        if meta["graph"] != "streaming":
+            raise OnnxMetadataError(f"{path} was built from the {meta['graph']} graph; the harness runs the streaming")
+        if meta["joint_names"] != list(env.g1.joint_names):
+            raise OnnxMetadataError(f"{path}: its joint order differs from the robot's ({env.g1.xml_path})")
+        check_policy_task(path, meta, env)
+        self.runner = EngineRunner(path)
+        self.ring_window = int(meta["attn_window"]) if meta.get("cache_update") == "ring" else None
+        super().__init__(env, tuple(meta["cache_shape"]))
+
+    def advance(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.ring_window is not None:
+            from humanoid_gpt.deploy.onnx import write_ring_numpy
+
+            count = self.count.numpy()
+            action, kv_new, count_out = self.runner.run({"obs": obs, "kv": self.cache, "count": self.count})
+            write_ring_numpy(self.cache.numpy(), kv_new.numpy(), count, self.ring_window)
+            self.count = count_out.long()
+            return action.float()
+        action, cache, count = self.runner.run({"obs": obs, "cache": self.cache, "count": self.count})
+        self.cache, self.count = cache.float(), count.long()
+        return action.float()
+
+
 def check_policy_task(path, settings: dict, env) -> None:
     """A student acts in one action convention at one control rate, on one observation layout: refuse an env that
     differs, naming the setting."""
@@ -166,6 +199,10 @@ def policy_task_settings(spec: str) -> dict | None:
         from humanoid_gpt.deploy.onnx import read_onnx_metadata
 
         return {"action_relative_to_reference": read_onnx_metadata(spec)["action_relative_to_reference"]}
+    if spec.endswith(".engine"):
+        from humanoid_gpt.deploy.tensorrt import engine_metadata
+
+        return {"action_relative_to_reference": engine_metadata(spec)["action_relative_to_reference"]}
     payload = _student_checkpoint(spec)
     if payload is not None:
         return {"action_relative_to_reference": payload["meta"]["tracking"]["action_relative_to_reference"]}
@@ -185,14 +222,16 @@ def _student_checkpoint(spec: str) -> dict | None:
 
 
 def make_policy(spec: str, env) -> Policy:
-    """``reference``, ``zero``, a student checkpoint (``.pt``), a streaming student ONNX (``.onnx``), or the path of a
-    TorchScript file."""
+    """``reference``, ``zero``, a student checkpoint (``.pt``), a streaming student ONNX (``.onnx``), its TensorRT
+    engine (``.engine``, on an NVIDIA GPU), or the path of a TorchScript file."""
     if spec == "reference":
         return ReferencePolicy(env)
     if spec == "zero":
         return ZeroPolicy(env.num_actions)
     if spec.endswith(".onnx"):
         return OnnxStudentPolicy(spec, env)
+    if spec.endswith(".engine"):
+        return TensorRTStudentPolicy(spec, env)
     if _student_checkpoint(spec) is not None:
         return TorchStudentPolicy(spec, env)
     if _is_expert_checkpoint(spec):

@@ -69,3 +69,70 @@ def build_engine(
     info = {**meta, "tensorrt": trt.__version__, "fp16": fp16, "max_batch": max_batch, "onnx": onnx_path.name}
     write_text_atomic(out.with_name(out.name + ".json"), json.dumps(info, indent=1))
     return out
+
+
+def engine_metadata(engine_path: str | Path) -> dict:
+    """The metadata written beside an engine (``<engine>.json``: the ONNX metadata plus the build settings)."""
+    engine_path = Path(engine_path)
+    info = engine_path.with_name(engine_path.name + ".json")
+    if not engine_path.is_file():
+        raise HGPTError(f"engine {engine_path} does not exist; build one with `hgpt export tensorrt STUDENT.onnx`")
+    if not info.is_file():
+        raise HGPTError(
+            f"{engine_path}: its metadata {info.name} is missing (engines carry none themselves); rebuild it with "
+            "`hgpt export tensorrt`, which writes both"
+        )
+    try:
+        return json.loads(info.read_text())
+    except ValueError as e:
+        raise HGPTError(f"{info}: not readable engine metadata ({e}); rebuild the engine") from e
+
+
+class EngineRunner:
+    """One serialized engine run on the GPU: inputs and outputs by name, as torch tensors. Buffers are torch CUDA
+    tensors whose addresses the execution context reads (TensorRT 10's tensor-address API)."""
+
+    def __init__(self, engine_path: str | Path) -> None:
+        import torch
+
+        trt = import_tensorrt()
+        if not torch.cuda.is_available():
+            raise HGPTError(f"{engine_path}: running a TensorRT engine needs a CUDA GPU, and torch sees none")
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        if self.engine is None:
+            raise HGPTError(f"{engine_path}: TensorRT cannot load it (built by another TensorRT version or GPU?)")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        is_input = {n: self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
+        self.inputs = [n for n in names if is_input[n]]
+        self.outputs = [n for n in names if not is_input[n]]
+        self.dtypes = {n: _torch_dtype(trt, self.engine.get_tensor_dtype(n)) for n in names}
+        self.stream = torch.cuda.Stream()
+
+    def run(self, feeds: dict) -> list:
+        """Outputs (torch CPU tensors, in the engine's order) for ``feeds`` (name -> torch tensor or numpy array)."""
+        import torch
+
+        keep = []
+        for name in self.inputs:
+            x = torch.as_tensor(feeds[name]).to("cuda", self.dtypes[name]).contiguous()
+            keep.append(x)
+            self.context.set_input_shape(name, tuple(x.shape))
+            self.context.set_tensor_address(name, x.data_ptr())
+        outs = []
+        for name in self.outputs:
+            y = torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=self.dtypes[name], device="cuda")
+            outs.append(y)
+            self.context.set_tensor_address(name, y.data_ptr())
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
+            raise HGPTError("TensorRT failed to run the engine (see its log above)")
+        self.stream.synchronize()
+        return [y.cpu() for y in outs]
+
+
+def _torch_dtype(trt, dtype):
+    import torch
+
+    table = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32, trt.int64: torch.int64}
+    return table[dtype]
