@@ -143,7 +143,8 @@ def test_nan_and_unknown_joint_count(tmp_path):
         read_positions(path, fps=30)
 
 
-def test_amass_parameter_files_are_refused(tmp_path):
+def test_amass_parameter_files_are_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("HGPT_BODY_MODELS", raising=False)  # without body models even read_mocap cannot read them
     path = tmp_path / "amass.npz"
     np.savez(path, poses=np.zeros((5, 156)), trans=np.zeros((5, 3)), betas=np.zeros(16), mocap_framerate=120.0)
     for read in (read_mocap, read_positions):

@@ -7,8 +7,9 @@ names beside each source's own (:mod:`.names`); provenance (path, format, unit a
 was obtained). Bad files raise :class:`MocapFormatError` naming the file, the line or field, and the fix; guesses
 that deserve a look are :class:`MocapWarning` warnings.
 
-SMPL body-model parameter files (AMASS ``.npz`` with ``poses``, ``trans``, ``betas``) are recognised but not read:
-that needs the body-model files through the ``smplx`` package.
+SMPL / SMPL-H / SMPL-X body-model parameter files (AMASS ``.npz`` with ``poses``, ``trans``, ``betas``) are read by
+:func:`read_smpl`, which runs the body model through the ``smplx`` package; the licensed body-model files come from
+``body_models=`` or ``$HGPT_BODY_MODELS`` (:mod:`.smpl`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from humanoid_gpt.governance.mocap.amc import AsfBone, AsfSkeleton, read_amc, re
 from humanoid_gpt.governance.mocap.bvh import read_bvh
 from humanoid_gpt.governance.mocap.conventions import MocapWarning
 from humanoid_gpt.governance.mocap.names import CANONICAL_NAMES, PRESETS
-from humanoid_gpt.governance.mocap.positions import AMASS_KEYS, amass_error, read_positions
+from humanoid_gpt.governance.mocap.positions import read_positions
 from humanoid_gpt.governance.mocap.skeleton import HumanMotion, MocapFormatError, Skeleton
+from humanoid_gpt.governance.mocap.smpl import BODY_MODELS_ENV, is_smpl_params, read_smpl
 
 MOCAP_SUFFIXES: tuple[str, ...] = (".bvh", ".amc", ".npy", ".npz")
 
 __all__ = [
+    "BODY_MODELS_ENV",
     "CANONICAL_NAMES",
     "MOCAP_SUFFIXES",
     "PRESETS",
@@ -41,12 +44,14 @@ __all__ = [
     "read_bvh",
     "read_mocap",
     "read_positions",
+    "read_smpl",
 ]
 
 
 def read_mocap(path: str | Path, **options) -> HumanMotion:
     """Read any supported mocap file by its suffix; ``options`` go to the format's reader
-    (:func:`read_bvh`, :func:`read_amc` (``asf_path=``), :func:`read_positions`)."""
+    (:func:`read_bvh`, :func:`read_amc` (``asf_path=``), :func:`read_smpl` (``body_models=``) for AMASS-style
+    body-model parameter ``.npz``, :func:`read_positions` for other ``.npy`` / ``.npz``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.is_file():
@@ -57,8 +62,9 @@ def read_mocap(path: str | Path, **options) -> HumanMotion:
         return read_amc(path, **options)
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
-            if all(k in data.keys() for k in AMASS_KEYS):
-                raise amass_error(path)
+            smpl = is_smpl_params(data.keys())
+        if smpl:
+            return read_smpl(path, **options)
     if suffix in (".npy", ".npz"):
         return read_positions(path, **options)
     raise MocapFormatError(

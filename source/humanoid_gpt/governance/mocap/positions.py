@@ -56,9 +56,9 @@ def amass_error(path: Path) -> Exception:
     return mocap_error(
         path,
         "keys poses/trans/betas",
-        "this is an AMASS-style SMPL parameter file (body-model parameters, not joint positions); reading it needs "
-        "the SMPL body-model files through the smplx package, which this reader does not implement yet",
-        "run the body model yourself and save the joint positions (T, J, 3) as .npy/.npz with fps",
+        "this is an AMASS-style SMPL parameter file (body-model parameters, not joint positions); read_smpl reads it, "
+        "running the SMPL body model through the smplx package",
+        "read it with read_mocap / read_smpl (or `hgpt retarget`), with the body models in HGPT_BODY_MODELS",
     )
 
 
