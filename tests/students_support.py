@@ -114,3 +114,31 @@ def export_student(model, g1, folder):
     payload = {"meta": student_meta(model.cfg, g1, TRACKING.to_dict()), "model": model.state_dict()}
     save_checkpoint(folder / "s.pt", payload)
     return export_onnx(folder / "s.pt", folder, g1)
+
+
+def dagger_trainer(g1, library, experts, registry, folder, student, **cfg):
+    """A DAgger trainer on 4 walk envs taught by two experts (clusters "a" and "b", envs routed alternately), writing
+    into ``folder / "run"``; ``cfg`` replaces the small test settings."""
+    from humanoid_gpt.students.dagger import DaggerConfig
+    from humanoid_gpt.students.teachers import TeacherPool
+    from humanoid_gpt.students.trainer import DaggerTrainer
+
+    env = make_env(g1, library, num_envs=4)
+    obs = env.get_observations()
+    teachers = TeacherPool(registry, ["a", "b"], TRACKING, int(obs["teacher"].shape[-1]), 29, g1)
+    settings = dict(
+        num_envs=4,
+        steps_per_iteration=16,
+        batch_windows=8,
+        updates_per_iteration=4,
+        warmup_updates=1,
+        lr=1e-3,
+        beta_iterations=1,
+        save_interval=1,
+    )
+    meta = {
+        **student_meta(student.cfg, g1, TRACKING.to_dict()),
+        "teachers": {"a": str(experts[0]), "b": str(experts[1])},
+    }
+    route = lambda: torch.arange(4) % 2  # noqa: E731
+    return DaggerTrainer(env, student, teachers, route, DaggerConfig(**{**settings, **cfg}), meta, folder / "run")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from students_support import TRACKING, make_env, tiny
+from students_support import dagger_trainer, tiny
 
 from humanoid_gpt.runs import CheckpointError
-from humanoid_gpt.students.checkpoint import load_student, student_meta
+from humanoid_gpt.students.checkpoint import load_student
 from humanoid_gpt.students.dagger import DaggerConfig, Rollout, distillation_loss, window_mask
-from humanoid_gpt.students.teachers import TeacherPool
 from humanoid_gpt.students.trainer import DaggerTrainer
 
 
@@ -31,31 +30,9 @@ def test_windows_that_cross_an_episode_boundary_are_masked_not_mixed():
 @pytest.fixture(scope="module")
 def make_trainer(g1, walk_library, experts, registry_of):
     """``make_trainer(run_dir, **dagger_settings)``: a DAgger trainer on 4 walk envs taught by two experts."""
-    return lambda run_dir, **cfg: _trainer(g1, walk_library, experts, registry_of(experts), run_dir, **cfg)
-
-
-def _trainer(g1, walk_library, experts, registry, tmp_path, **cfg):
-    env = make_env(g1, walk_library, num_envs=4)
-    obs = env.get_observations()
-    teachers = TeacherPool(registry, ["a", "b"], TRACKING, int(obs["teacher"].shape[-1]), 29, g1)
-    student = tiny("gpt", context=8)
-    settings = dict(
-        num_envs=4,
-        steps_per_iteration=16,
-        batch_windows=8,
-        updates_per_iteration=4,
-        warmup_updates=1,
-        lr=1e-3,
-        beta_iterations=1,
-        save_interval=1,
+    return lambda run_dir, **cfg: dagger_trainer(
+        g1, walk_library, experts, registry_of(experts), run_dir, tiny("gpt", context=8), **cfg
     )
-    dagger = DaggerConfig(**{**settings, **cfg})
-    meta = {
-        **student_meta(student.cfg, g1, TRACKING.to_dict()),
-        "teachers": {"a": str(experts[0]), "b": str(experts[1])},
-    }
-    route = lambda: torch.arange(4) % 2  # noqa: E731
-    return DaggerTrainer(env, student, teachers, route, dagger, meta, tmp_path / "run")
 
 
 def test_a_dagger_iteration_reduces_the_loss_on_a_fixed_batch(make_trainer, g1, tmp_path):

@@ -7,12 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from students_support import TRACKING, export_tiny_kv, make_env, tiny, tiny_kv
+from students_support import TRACKING, dagger_trainer, export_tiny_kv, tiny, tiny_kv
 
 from humanoid_gpt.students import build_student, preset
-from humanoid_gpt.students.dagger import DaggerConfig, distillation_loss, with_history
-from humanoid_gpt.students.teachers import TeacherPool
-from humanoid_gpt.students.trainer import DaggerTrainer
+from humanoid_gpt.students.dagger import distillation_loss, with_history
 
 
 @pytest.fixture(autouse=True)
@@ -168,25 +166,7 @@ def test_other_kinds_keep_their_checkpoint_config():
 
 
 def _kv_trainer(g1, walk_library, experts, registry, folder, **cfg):
-    env = make_env(g1, walk_library, num_envs=4)
-    obs = env.get_observations()
-    teachers = TeacherPool(registry, ["a", "b"], TRACKING, int(obs["teacher"].shape[-1]), 29, g1)
-    student = tiny_kv(context=8)
-    from humanoid_gpt.students.checkpoint import student_meta
-
-    settings = dict(
-        num_envs=4,
-        steps_per_iteration=16,
-        batch_windows=8,
-        updates_per_iteration=4,
-        warmup_updates=1,
-        lr=1e-3,
-        beta_iterations=1,
-        save_interval=1,
-    )
-    meta = {**student_meta(student.cfg, g1, TRACKING.to_dict()), "teachers": {"a": "a.pt", "b": "b.pt"}}
-    route = lambda: torch.arange(4) % 2  # noqa: E731
-    return DaggerTrainer(env, student, teachers, route, DaggerConfig(**{**settings, **cfg}), meta, folder / "run")
+    return dagger_trainer(g1, walk_library, experts, registry, folder, tiny_kv(context=8), **cfg)
 
 
 def test_dagger_trains_the_kv_student_and_resumes_it_exactly(g1, walk_library, experts, registry_of, tmp_path):
