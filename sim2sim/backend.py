@@ -52,5 +52,6 @@ class MujocoBackend:
         num_envs: int = 16,
         seed: int = 0,
         progress: bool = True,
+        record: bool = False,
     ) -> dict:
-        return evaluate(self.g1, clips, make_policy, tracking, num_envs, self.threads, seed, progress)
+        return evaluate(self.g1, clips, make_policy, tracking, num_envs, self.threads, seed, progress, record)

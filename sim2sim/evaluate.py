@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 from humanoid_gpt.deploy.policies import Policy
@@ -30,8 +31,11 @@ def evaluate(
     num_threads: int = 2,
     seed: int = 0,
     progress: bool = True,
+    record: bool = False,
 ) -> dict:
-    """Play every clip once from its start, without randomization; return aggregate and per-clip metrics."""
+    """Play every clip once from its start, without randomization; return aggregate and per-clip metrics. With
+    ``record``, the result's ``recording`` holds the first clip's episode (env 0): robot and reference poses per
+    control step, (T, 36) each, for a video (``humanoid_gpt.render.render_qpos``)."""
     short = [f"{c.name} ({c.duration:.2f} s)" for c in clips if c.duration < MIN_EVAL_SECONDS]
     if short:
         raise ConfigError(
@@ -50,10 +54,13 @@ def evaluate(
     obs = env.get_observations()
     total_steps = int(sum(library.duration.tolist()) / cfg.control_dt)
     bar = _progress(progress, total_steps)
+    recording = {"clip": library.names[0], "robot": [], "reference": []} if record else None
     with torch.no_grad():
         while env.active.any():
-            obs, _, _, _ = env.step(policy(obs))
+            obs, _, done, _ = env.step(policy(obs))
             bar(int(env.active.sum()))
+            if recording is not None:
+                recording = _record(env, recording, bool(done[0]))
     env.close()
     records = env.metrics.records
     per_clip = {}
@@ -62,12 +69,33 @@ def evaluate(
         per_clip[name] = {**summarize(mine), "duration_s": float(library.duration[clip_id])}
     aggregate = summarize(records)
     aggregate["mean_episode_s"] = aggregate.get("mean_episode_steps", 0.0) * cfg.control_dt  # stable tracking time
-    return {
+    result = {
         "schema_version": EVAL_SCHEMA_VERSION,
         "aggregate": aggregate,
         "clips": per_clip,
         "config": cfg.to_dict(),
     }
+    if recording is not None:
+        result["recording"] = {
+            "clip": recording["clip"],
+            "fps": 1.0 / cfg.control_dt,
+            "robot": np.array(recording["robot"]).reshape(-1, 7 + g1.num_joints),
+            "reference": np.array(recording["reference"]).reshape(-1, 7 + g1.num_joints),
+        }
+    return result
+
+
+def _record(env: MujocoTrackingEnv, recording: dict, done: bool) -> dict:
+    """Append env 0's robot and reference poses after a step, until its first episode ends (after ``done`` the env
+    already shows the next episode's start)."""
+    if recording.get("ended"):
+        return recording
+    if done:
+        return {**recording, "ended": True}
+    ref = env.clock.reference()
+    recording["robot"].append(env.worlds.qpos[0].copy())
+    recording["reference"].append(torch.cat([ref.root_pos[0], ref.root_quat[0], ref.joint_pos[0]]).double().numpy())
+    return recording
 
 
 def _progress(enabled: bool, total: int):

@@ -69,6 +69,7 @@ class IsaacLabBackend:
         num_envs: int = 16,
         seed: int = 0,
         progress: bool = True,
+        record: bool = False,
     ) -> dict:
         raise HGPTError(
             "evaluation with the paper's metrics runs in the MuJoCo harness (the sim2sim validation step): use "

@@ -88,3 +88,17 @@ def test_retarget_writes_g1_clips_that_load(tmp_path, lafan1_bvh_dir, g1, capsys
     assert (tmp_path / "walk.retarget.json").is_file()
     assert main(["retarget", str(tmp_path / "nothing.bvh"), "--out", str(tmp_path)]) == 1
     assert "nothing.bvh" in capsys.readouterr().out
+
+
+def test_sim2sim_eval_renders_the_robot_beside_its_reference(tmp_path, lafan1_dir, capsys):
+    import imageio.v3 as iio
+
+    clip = str(lafan1_dir / "dance1_subject1.csv")
+    argv = ["sim2sim", "eval", "--policy", "zero", "--motions", clip, "--out", str(tmp_path / "e.json")]
+    argv += ["--max-seconds", "2", "--relative-actions", "--video", str(tmp_path / "v.mp4")]
+    assert main(argv) == 0
+    frames = iio.imread(tmp_path / "v.mp4")
+    report = json.loads((tmp_path / "e.json").read_text())
+    steps = report["clips"]["dance1_subject1"]["frames"]
+    assert len(frames) == steps // 2 and frames.shape[1:] == (360, 480, 3)  # every 2nd step until the last
+    assert "recording" not in report and "blue: the reference" in capsys.readouterr().out

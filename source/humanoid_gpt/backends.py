@@ -86,9 +86,10 @@ class Backend(Protocol):
         num_envs: int = 16,
         seed: int = 0,
         progress: bool = True,
+        record: bool = False,
     ) -> dict:
         """Play every clip once from its start with ``make_policy(env)``; the paper's metrics, aggregate and per
-        clip (``humanoid_gpt.metrics``)."""
+        clip (``humanoid_gpt.metrics``); with ``record``, the first clip's robot and reference poses too."""
 
 
 def available_backends() -> list[str]:

@@ -192,7 +192,12 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
         **(policy_task_settings(args.policy) or {"action_relative_to_reference": args.relative_actions})
     )
     backend = load_backend("mujoco", g1=g1, threads=args.threads)
-    result = backend.evaluate(clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.seed)
+    record = args.video is not None
+    result = backend.evaluate(
+        clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.seed, record=record
+    )
+    if record:
+        _tracking_video(g1, result, args.video, args.policy)
     write_report(result, args.out)
     agg = result["aggregate"]
     print(
@@ -201,6 +206,25 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
         f"G-MPKPE {agg['g_mpkpe_mm']:.1f} mm -> {args.out}"
     )
     return 0
+
+
+def _tracking_video(g1, result: dict, path: Path, policy: str) -> None:
+    """The first clip's episode: the simulated G1 beside its translucent reference, metrics in the corner."""
+    from humanoid_gpt.render import render_qpos, write_video
+
+    rec = result.pop("recording")  # arrays: not for the JSON report
+    step = 2  # 50 Hz control steps shown at 25 fps: half the rendering, smooth enough to judge tracking
+    robot, ghost = rec["robot"][::step], rec["reference"][::step]
+    if not len(robot):
+        print(f"no video: the policy failed {rec['clip']} at its first step")
+        return
+    m = result["clips"][rec["clip"]]
+    summary = f"SR {m['sr_percent']:.0f}%  MPKPE {m.get('mpkpe_mm', float('nan')):.0f} mm"
+    captions = [
+        f"{Path(policy).name} on {rec['clip']}  t={i * step / rec['fps']:4.1f} s\n{summary}" for i in range(len(robot))
+    ]
+    write_video(render_qpos(g1, robot, ghost, captions), path, fps=rec["fps"] / step)
+    print(f"video: {path} (blue: the reference)")
 
 
 def _train_expert(args: argparse.Namespace) -> int:
@@ -421,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")
     e.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
+    e.add_argument("--video", type=Path, help="also render the first clip's episode beside its reference (MP4)")
     e.set_defaults(func=_sim2sim_eval)
     sc = sim.add_parser(
         "check", help="check a policy file (ours or BeyondMimic/mjlab) against the robot model; exit 1 on a mismatch"

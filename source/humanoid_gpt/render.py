@@ -19,27 +19,68 @@ def render_clip(
     clip = clip.resample(fps) if abs(clip.fps - fps) > 1e-9 else clip
     if max_seconds is not None:
         clip = clip.slice(0, int(max_seconds * fps) + 1)
+    return render_qpos(g1, clip.qpos(), width=width, height=height)
+
+
+GHOST_RGBA = (0.35, 0.65, 1.0, 0.35)
+"""The reference's colour beside the simulated robot: translucent blue."""
+
+
+def render_qpos(
+    g1: G1,
+    qpos: np.ndarray,
+    ghost: np.ndarray | None = None,
+    captions: list[str] | None = None,
+    width: int = 480,
+    height: int = 360,
+) -> np.ndarray:
+    """Frames (N, H, W, 3) uint8 of the G1 at ``qpos`` (N, 36: root position, quaternion w-first, joints), camera
+    following the pelvis; with ``ghost`` (N, 36) a translucent second G1 (the reference it tracks), and with
+    ``captions`` a line of text per frame (metrics) in the top-left corner."""
     model = g1.model(actuators="none", floor=True)
     model.vis.global_.offwidth = max(width, model.vis.global_.offwidth)
     model.vis.global_.offheight = max(height, model.vis.global_.offheight)
-    data = mujoco.MjData(model)
+    data, shade = mujoco.MjData(model), mujoco.MjData(model)
     adr = g1.qpos_joint_addresses(model)
     cam = mujoco.MjvCamera()
     cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
     cam.trackbodyid = model.body("pelvis").id
     cam.distance, cam.elevation, cam.azimuth = 2.6, -12.0, 135.0
-    frames = np.empty((clip.num_frames, height, width, 3), dtype=np.uint8)
+    frames = np.empty((len(qpos), height, width, 3), dtype=np.uint8)
     with mujoco.Renderer(model, height=height, width=width) as renderer:
-        for t in range(clip.num_frames):
-            data.qpos[:7] = np.concatenate([clip.root_pos[t], clip.root_quat[t]])
-            data.qpos[adr] = clip.joint_pos[t]
-            mujoco.mj_forward(model, data)
+        for t in range(len(qpos)):
+            _pose(model, data, adr, qpos[t])
             renderer.update_scene(data, camera=cam)
+            if ghost is not None:
+                _pose(model, shade, adr, ghost[t])
+                scene, first = renderer.scene, renderer.scene.ngeom
+                mujoco.mjv_addGeoms(
+                    model, shade, mujoco.MjvOption(), mujoco.MjvPerturb(), mujoco.mjtCatBit.mjCAT_DYNAMIC, scene
+                )
+                for g in range(first, scene.ngeom):
+                    scene.geoms[g].rgba[:] = GHOST_RGBA
             # Shadows and reflections triple the cost of software rendering and add little to a preview.
             renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
             renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
             frames[t] = renderer.render()
+    if captions is not None:
+        _caption(frames, captions)
     return frames
+
+
+def _pose(model: mujoco.MjModel, data: mujoco.MjData, adr: np.ndarray, qpos: np.ndarray) -> None:
+    data.qpos[:7] = qpos[:7]
+    data.qpos[adr] = qpos[7:]
+    mujoco.mj_forward(model, data)
+
+
+def _caption(frames: np.ndarray, captions: list[str]) -> None:
+    from PIL import Image, ImageDraw
+
+    for t, text in enumerate(captions):
+        image = Image.fromarray(frames[t])
+        ImageDraw.Draw(image).multiline_text((8, 6), text, fill=(255, 255, 255))
+        frames[t] = np.asarray(image)
 
 
 def write_video(frames: np.ndarray, path: str | Path, fps: float) -> Path:
