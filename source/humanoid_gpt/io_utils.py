@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -74,8 +75,35 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    publish_folder(stage, path)
+
+
+def publish_folder(built: Path, path: Path) -> None:
+    """Swap the finished folder ``built`` in as ``path`` with renames (the old one moved aside, then removed):
+    readers see the old folder or the whole new one."""
     old = path.parent / f".{path.name}.{os.getpid()}.old"
     if path.exists():
         os.replace(path, old)
-    os.replace(stage, path)
+    os.replace(built, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def glob_files(spec: str, root: Path, suffixes: tuple[str, ...]) -> tuple[Path, list[Path]] | None:
+    """Files named by ``spec`` (a file, folder or glob; relative to ``root`` unless absolute) whose suffix, in any
+    case, is one of ``suffixes``; folders are searched recursively. Returns the resolved pattern and the files, sorted
+    per hit, or None when ``spec`` names nothing: callers word that error for their own setting."""
+    pattern = Path(spec).expanduser()
+    pattern = pattern if pattern.is_absolute() else root / pattern
+    if any(ch in spec for ch in "*?["):
+        hits = [Path(p) for p in sorted(glob.glob(str(pattern), recursive=True))]
+    elif pattern.exists():
+        hits = [pattern]
+    else:
+        return None
+    files: list[Path] = []
+    for hit in hits:
+        if hit.is_dir():
+            files += sorted(f for f in hit.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+        elif hit.is_file() and hit.suffix.lower() in suffixes:
+            files.append(hit)
+    return pattern, files

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fnmatch
-import glob
 import json
 import os
 import re
@@ -65,7 +64,7 @@ from humanoid_gpt.governance.store import (
     write_shard,
 )
 from humanoid_gpt.governance.warp import WarpConfig, warp_clip, warp_name
-from humanoid_gpt.io_utils import atomic_write, write_text_atomic
+from humanoid_gpt.io_utils import atomic_write, glob_files, write_text_atomic
 from humanoid_gpt.robot.g1 import G1_KEYPOINT_NAMES
 from humanoid_gpt.runs import config_hash
 
@@ -412,24 +411,15 @@ class UnitTask:
 
 def source_files(source: SourceConfig, data_root: Path) -> list[Path]:
     """The files of a source, sorted; none is a :class:`ConfigError` naming the source, the field and the fix."""
-    pattern = Path(source.path).expanduser()
-    pattern = pattern if pattern.is_absolute() else data_root / pattern
-    suffixes = FORMATS[source.format]
-    if any(ch in source.path for ch in "*?["):
-        hits = [Path(p) for p in sorted(glob.glob(str(pattern), recursive=True))]
-    elif pattern.exists():
-        hits = [pattern]
-    else:
+    found = glob_files(source.path, data_root, FORMATS[source.format])
+    if found is None:
+        pattern = data_root / source.path
         raise ConfigError(
             f"source {source.name!r}: path {source.path!r} does not exist ({pattern}). Fix: name a file, folder or "
             f"glob under the data root {data_root} (HGPT_DATA_ROOT, or data_root: in the config), or an absolute path"
         )
-    files: list[Path] = []
-    for hit in hits:
-        if hit.is_dir():
-            files += sorted(f for f in hit.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
-        elif hit.is_file() and hit.suffix.lower() in suffixes:
-            files.append(hit)
+    pattern, files = found
+    suffixes = FORMATS[source.format]
     files = [f for f in files if not any(fnmatch.fnmatchcase(f.name, x) for x in source.exclude)]
     if not files:
         raise ConfigError(

@@ -6,7 +6,6 @@ to the corpus never moves an existing clip to another fold."""
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import warnings
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.hme.config import HMEConfig, partition_kind
 from humanoid_gpt.hme.features import clip_label, frame_features
+from humanoid_gpt.io_utils import glob_files
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.io import MOTION_SUFFIXES
 
@@ -44,24 +44,13 @@ def file_digest(path: Path) -> str:
 
 
 def _expand(source: str, root: Path) -> list[Path]:
-    pattern = Path(source).expanduser()
-    pattern = pattern if pattern.is_absolute() else root / pattern
-    if any(ch in source for ch in "*?["):
-        hits = [Path(p) for p in sorted(glob.glob(str(pattern), recursive=True))]
-    elif pattern.exists():
-        hits = [pattern]
-    else:
+    found = glob_files(source, root, MOTION_SUFFIXES)
+    if found is None:
         raise ConfigError(
-            f"HME source {source!r} does not exist ({pattern}); name folders, files or globs under the data root "
-            f"({root}, HGPT_DATA_ROOT)"
+            f"HME source {source!r} does not exist ({root / source}); name folders, files or globs under the data "
+            f"root ({root}, HGPT_DATA_ROOT)"
         )
-    files: list[Path] = []
-    for hit in hits:
-        if hit.is_dir():
-            files += sorted(f for f in hit.rglob("*") if f.suffix in MOTION_SUFFIXES and f.is_file())
-        elif hit.suffix in MOTION_SUFFIXES:
-            files.append(hit)
-    return files
+    return found[1]
 
 
 def find_corpus(cfg: HMEConfig) -> list[CorpusClip]:

@@ -9,14 +9,13 @@ and the runner says which keys changed. A work folder left by another key is dis
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.io_utils import publish_folder, write_text_atomic
 from humanoid_gpt.runs import config_hash
 
 MARKER = "stage.json"
@@ -96,9 +95,5 @@ def run_stage(root: Path, stage: Stage, log: Callable[[str], None] = print) -> S
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     write_text_atomic(work / MARKER, json.dumps(record, indent=1, default=str))
-    old = root / f".{stage.name}.{os.getpid()}.old"
-    if done.exists():
-        os.replace(done, old)
-    os.replace(work, done)
-    shutil.rmtree(old, ignore_errors=True)
+    publish_folder(work, done)
     return StageResult(stage.name, done, summary, False, reason, seconds, digest)
