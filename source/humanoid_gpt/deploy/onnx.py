@@ -76,6 +76,18 @@ def write_ring_numpy(kv: np.ndarray, kv_new: np.ndarray, count: np.ndarray, wind
     return kv
 
 
+def stream_step(
+    run, obs: np.ndarray, cache: np.ndarray, count: np.ndarray, ring_window: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One control step of a streaming graph through ``run(feeds) -> outputs`` (any runtime): ``(action, cache,
+    count)`` after it. A ring cache (``ring_window``: the KV GPT's W) is updated in place; a replaced cache is the
+    graph's output."""
+    if ring_window is not None:
+        action, kv_new, count_out = run({"obs": obs, "kv": cache, "count": count})
+        return action, write_ring_numpy(cache, kv_new, count, ring_window), count_out
+    return tuple(run({"obs": obs, "cache": cache, "count": count}))
+
+
 class WindowedGraph(nn.Module):
     def __init__(self, student: Student) -> None:
         super().__init__()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 from tensordict import TensorDict
 
@@ -105,75 +106,68 @@ class TorchStudentPolicy(StreamingStudentPolicy):
         return action
 
 
-class OnnxStudentPolicy(StreamingStudentPolicy):
-    """A streaming ONNX export run by ONNX Runtime, checked against the env through its metadata. Graphs whose cache
-    is a ring buffer (``cache_update: ring``, the KV GPT) return the new entries, which this host writes in place."""
+class ExportedStudentPolicy(StreamingStudentPolicy):
+    """A student exported for deployment, run one step at a time by a runtime (:meth:`run`), checked against the env
+    through the export's metadata. Graphs whose cache is a ring buffer (``cache_update: ring``, the KV GPT) return
+    the new entries, which this host writes in place."""
+
+    def __init__(self, path: str | Path, env, meta: dict) -> None:
+        from humanoid_gpt.deploy.onnx import OnnxMetadataError
+
+        if meta["graph"] != "streaming":
+            raise OnnxMetadataError(f"{path} holds the {meta['graph']} graph; the harness runs the streaming one")
+        if meta["joint_names"] != list(env.g1.joint_names):
+            raise OnnxMetadataError(f"{path}: its joint order differs from the robot's ({env.g1.xml_path})")
+        check_policy_task(path, meta, env)
+        self.ring_window = int(meta["attn_window"]) if meta.get("cache_update") == "ring" else None
+        super().__init__(env, tuple(meta["cache_shape"]))
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The graph's outputs (action, cache or new ring entries, count) for one step's inputs."""
+        raise NotImplementedError
+
+    def advance(self, obs: torch.Tensor) -> torch.Tensor:
+        from humanoid_gpt.deploy.onnx import stream_step
+
+        # numpy views share memory with self.cache: a ring cache is written in place.
+        action, cache, count = stream_step(
+            self.run, obs.numpy(), self.cache.numpy(), self.count.numpy(), self.ring_window
+        )
+        self.cache, self.count = torch.from_numpy(cache).float(), torch.from_numpy(count).long()
+        return torch.from_numpy(action).float()
+
+
+class OnnxStudentPolicy(ExportedStudentPolicy):
+    """A streaming ONNX export run by ONNX Runtime on the CPU."""
 
     def __init__(self, path: str | Path, env, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata
+        from humanoid_gpt.deploy.onnx import read_onnx_metadata
 
         meta = read_onnx_metadata(path)
-        if meta["graph"] != "streaming":
-            raise OnnxMetadataError(f"{path} is the {meta['graph']} graph; the harness runs the streaming one")
-        if meta["joint_names"] != list(env.g1.joint_names):
-            raise OnnxMetadataError(f"{path}: its joint order differs from the robot's ({env.g1.xml_path})")
-        check_policy_task(path, meta, env)
+        super().__init__(path, env, meta)
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.ring_window = int(meta["attn_window"]) if meta.get("cache_update") == "ring" else None
-        super().__init__(env, tuple(meta["cache_shape"]))
 
-    def advance(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.ring_window is not None:
-            from humanoid_gpt.deploy.onnx import write_ring_numpy
-
-            count = self.count.numpy()
-            feeds = {"obs": obs.numpy(), "kv": self.cache.numpy(), "count": count}
-            action, kv_new, count_out = self.session.run(None, feeds)
-            write_ring_numpy(self.cache.numpy(), kv_new, count, self.ring_window)  # shares memory with self.cache
-            self.count = torch.from_numpy(count_out)
-            return torch.from_numpy(action)
-        feeds = {"obs": obs.numpy(), "cache": self.cache.numpy(), "count": self.count.numpy()}
-        action, cache, count = self.session.run(None, feeds)
-        self.cache, self.count = torch.from_numpy(cache), torch.from_numpy(count)
-        return torch.from_numpy(action)
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, feeds)
 
 
-class TensorRTStudentPolicy(StreamingStudentPolicy):
-    """A streaming student's TensorRT engine (``hgpt export tensorrt``), run on the GPU with the same interface and
-    checks as :class:`OnnxStudentPolicy`, so ``hgpt sim2sim eval --policy student.engine`` validates the engine
-    itself. The metadata comes from ``<engine>.json`` beside it."""
+class TensorRTStudentPolicy(ExportedStudentPolicy):
+    """A streaming student's TensorRT engine (``hgpt export tensorrt``) run on the GPU, so ``hgpt sim2sim eval
+    --policy student.engine`` validates the engine itself. The metadata comes from ``<engine>.json`` beside it."""
 
     def __init__(self, path: str | Path, env) -> None:
-        from humanoid_gpt.deploy.onnx import OnnxMetadataError
         from humanoid_gpt.deploy.tensorrt import EngineRunner, engine_metadata
 
-        meta = engine_metadata(path)
-        if meta["graph"] != "streaming":
-            raise OnnxMetadataError(f"{path} was built from the {meta['graph']} graph; the harness runs the streaming")
-        if meta["joint_names"] != list(env.g1.joint_names):
-            raise OnnxMetadataError(f"{path}: its joint order differs from the robot's ({env.g1.xml_path})")
-        check_policy_task(path, meta, env)
+        super().__init__(path, env, engine_metadata(path))
         self.runner = EngineRunner(path)
-        self.ring_window = int(meta["attn_window"]) if meta.get("cache_update") == "ring" else None
-        super().__init__(env, tuple(meta["cache_shape"]))
 
-    def advance(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.ring_window is not None:
-            from humanoid_gpt.deploy.onnx import write_ring_numpy
-
-            count = self.count.numpy()
-            action, kv_new, count_out = self.runner.run({"obs": obs, "kv": self.cache, "count": self.count})
-            write_ring_numpy(self.cache.numpy(), kv_new.numpy(), count, self.ring_window)
-            self.count = count_out.long()
-            return action.float()
-        action, cache, count = self.runner.run({"obs": obs, "cache": self.cache, "count": self.count})
-        self.cache, self.count = cache.float(), count.long()
-        return action.float()
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [y.numpy() for y in self.runner.run(feeds)]
 
 
 def check_policy_task(path, settings: dict, env) -> None:

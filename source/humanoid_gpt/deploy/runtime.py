@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata, write_ring_numpy
+from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata, stream_step
 
 
 def ort_session(path: str | Path, threads: int | None = 1, spinning: bool = True):
@@ -51,10 +51,6 @@ class OnnxStream:
     def step(self, obs: np.ndarray) -> np.ndarray:
         """One control step: (B, obs_dim) float32 -> (B, num_actions)."""
         obs = np.ascontiguousarray(obs, dtype=np.float32)
-        if self.ring_window is not None:
-            action, kv_new, count = self.session.run(None, {"obs": obs, "kv": self.cache, "count": self.count})
-            write_ring_numpy(self.cache, kv_new, self.count, self.ring_window)
-        else:
-            action, self.cache, count = self.session.run(None, {"obs": obs, "cache": self.cache, "count": self.count})
-        self.count = count
+        run = lambda feeds: self.session.run(None, feeds)  # noqa: E731
+        action, self.cache, self.count = stream_step(run, obs, self.cache, self.count, self.ring_window)
         return action
