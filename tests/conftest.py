@@ -159,3 +159,15 @@ def exported(g1, real_tokens, tmp_path_factory):
     from students_support import export_tiny
 
     return export_tiny("gpt", g1, real_tokens, tmp_path_factory.mktemp("export"))[1]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine a second OpenMP thread waiting for a busy core makes every
+    small op of a small model ~100x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

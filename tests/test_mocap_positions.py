@@ -7,21 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from mocap_support import SMPL24_REST
 from scipy.spatial.transform import Rotation
 
 from humanoid_gpt.governance.mocap import PRESETS, MocapFormatError, MocapWarning, read_mocap, read_positions
 
-# An approximate SMPL neutral rest pose (T-pose), metres, Y up, facing +z, left = +x; shifted so the feet touch y = 0.
-SMPL24_REST = np.array(
-    [
-        [-0.002, -0.223, 0.028], [0.070, -0.314, 0.024], [-0.068, -0.314, 0.022], [-0.003, -0.104, 0.002],
-        [0.104, -0.690, 0.017], [-0.106, -0.697, 0.008], [0.006, 0.034, 0.027], [0.089, -1.089, -0.022],
-        [-0.092, -1.094, -0.024], [0.003, 0.086, 0.029], [0.120, -1.143, 0.099], [-0.124, -1.148, 0.104],
-        [-0.013, 0.295, -0.014], [0.074, 0.204, -0.005], [-0.075, 0.203, -0.009], [0.013, 0.358, 0.040],
-        [0.167, 0.228, -0.014], [-0.161, 0.232, -0.018], [0.420, 0.212, -0.040], [-0.420, 0.211, -0.039],
-        [0.674, 0.219, -0.050], [-0.674, 0.220, -0.046], [0.759, 0.210, -0.065], [-0.759, 0.211, -0.063],
-    ]
-) + [0, 1.17, 0]  # fmt: skip
 Y_TO_Z = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], float)  # the readers' (x, y, z) -> (z, x, y)
 
 

@@ -14,13 +14,7 @@ from students_support import export_student, export_tiny, export_tiny_kv, standi
 from humanoid_gpt.deploy.check import BEYONDMIMIC_TERM_SIZES, check_policy, run_check
 from humanoid_gpt.motion.io import joint_order_permutations
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def statuses(check) -> dict[str, str]:

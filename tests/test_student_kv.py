@@ -12,15 +12,7 @@ from students_support import TRACKING, dagger_trainer, export_tiny_kv, tiny, tin
 from humanoid_gpt.students import build_student, preset
 from humanoid_gpt.students.dagger import distillation_loss, with_history
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine a second OpenMP thread waiting for a busy core makes every
-    small op ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _fitted(model, real_tokens):

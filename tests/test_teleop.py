@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from students_support import export_student, standing_student
 
 from humanoid_gpt.deploy.teleop import (
@@ -25,13 +24,7 @@ from humanoid_gpt.deploy.teleop import (
 )
 from humanoid_gpt.deploy.unitree import LOW_CMD_FORMAT, LOW_CMD_SIZE, LowCmd, crc32_core, damping_cmd, low_cmd
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Protocol ------------------------------------------------------------------------------------------------------------
