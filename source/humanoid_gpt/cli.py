@@ -332,14 +332,9 @@ def _export_tensorrt(args: argparse.Namespace) -> int:
 
 
 def _positive(kind: type):
-    def parse(text: str):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
+    from humanoid_gpt.flags import bounded
 
-    parse.__name__ = kind.__name__
-    return parse
+    return bounded(kind, 0, strict=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

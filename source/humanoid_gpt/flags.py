@@ -51,11 +51,14 @@ def check_bounds(config: Any) -> None:
             raise ConfigError(f"{f.name} is {value}; it must be at least {low} (--{f.name.replace('_', '-')})")
 
 
-def _bounded(kind: type, low: float, name: str):
+def bounded(kind: type, low: float, name: str = "", strict: bool = False):
+    """An argparse type: ``kind`` values of at least ``low`` (above it with ``strict``), refused naming ``name``."""
+
     def parse(text: str):
         value = kind(text)
-        if not value >= low:
-            raise argparse.ArgumentTypeError(f"{name} must be at least {low}, got {text}")
+        if not (value > low if strict else value >= low):  # `not` also refuses NaN
+            need = ("positive" if low == 0 else f"above {low}") if strict else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{name + ' ' if name else ''}must be {need}, got {text}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
@@ -104,7 +107,7 @@ def add_flags(
             continue
         shown = f" (default: {default})" if default not in (None, "", dataclasses.MISSING) else ""
         low = f.metadata.get("minimum")
-        parse = _bounded(kind, low, _flag(f.name, style)) if low is not None else kind
+        parse = bounded(kind, low, _flag(f.name, style)) if low is not None else kind
         parser.add_argument(
             _flag(f.name, style), dest=f.name, type=parse, choices=choices, required=must, help=help_text + shown
         )
