@@ -33,6 +33,18 @@ def clip_qvel(clip: MotionClip) -> np.ndarray:
     return np.concatenate([clip.root_lin_vel("world"), clip.root_ang_vel("body"), clip.joint_vel()], axis=1)
 
 
+_MODELS: dict[str, mujoco.MjModel] = {}
+
+
+def _kinematic_model(g1: G1) -> mujoco.MjModel:
+    """The G1 without actuators or floor, compiled once per model file: compiling costs ~0.1 s, more than the
+    kinematics of a short clip, and every caller only reads the model (each has its own MjData)."""
+    key = str(g1.xml_path)
+    if key not in _MODELS:
+        _MODELS[key] = g1.model(actuators="none", floor=False)
+    return _MODELS[key]
+
+
 def forward_kinematics(
     g1: G1, qpos: np.ndarray, qvel: np.ndarray | None = None, bodies: tuple[str, ...] | None = None
 ) -> BodyStates:
@@ -42,7 +54,7 @@ def forward_kinematics(
     (``mj_comVel``), shifted from the subtree centre of mass to each body origin. Without ``qvel`` the velocities
     are zero.
     """
-    model = g1.model(actuators="none", floor=False)
+    model = _kinematic_model(g1)
     data = mujoco.MjData(model)
     names = tuple(bodies) if bodies is not None else g1.body_names
     ids = g1.body_ids(model, names)
@@ -111,7 +123,7 @@ def _foot_geoms(g1: G1) -> tuple:
 
 
 def _read_foot_geoms(g1: G1) -> tuple:
-    model = g1.model(actuators="none", floor=False)
+    model = _kinematic_model(g1)
     out = []
     for foot, body in enumerate(FOOT_BODIES):
         bid = model.body(body).id
