@@ -48,17 +48,14 @@ class ExpertPlan(EnvPlan):
     """One cluster expert's env: the task id (``HGPT-Cluster-042``) and the cluster's clips."""
 
     task: str
-    cluster: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class DistillPlan(EnvPlan):
-    """The distillation env over the retained clusters' clips. ``clusters`` and ``teachers`` are in teacher order;
-    ``clip_cluster[i]`` is the index (into ``clusters``) of clip ``i``'s cluster."""
+    """The distillation env over the retained clusters' clips. ``clip_cluster[i]`` is the index (into ``clusters``,
+    the teacher order) of clip ``i``'s cluster."""
 
-    registry: Path
     clusters: tuple[str, ...]
-    teachers: tuple[Path, ...]
     clip_cluster: tuple[int, ...] = field(default=())
 
 

@@ -74,7 +74,6 @@ def plan_expert(run: ExpertRun) -> ExpertPlan:
     cluster = cluster_of(run.task)
     return ExpertPlan(
         task=run.task,
-        cluster=cluster,
         clips=tuple(active_manifest().clips(cluster)),  # paths, or segments of an HME manifest
         tracking=run.task_config(),
         num_envs=run.num_envs,

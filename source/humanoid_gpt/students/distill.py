@@ -62,20 +62,18 @@ def teacher_task(registry: ExpertRegistry) -> tuple[list[str], TrackingConfig]:
 def plan_distill(
     run: DistillRun, registry: ExpertRegistry | None = None, manifest: ClusterManifest | None = None
 ) -> DistillPlan:
-    """What to simulate for ``run``: the retained teachers, their clusters' clips with cluster-balanced weights, the
+    """What to simulate for ``run``: the retained teachers' clusters, their clips with cluster-balanced weights, the
     task config they share, envs, seed (offset by the process rank) and device. ``registry``: ``run.registry``
     when the caller has already loaded it."""
     registry = registry or ExpertRegistry.load(run.registry)
     clusters, tracking = teacher_task(registry)
     manifest = manifest or active_manifest()
     files, weights, owner = cluster_clip_table(
-        {c: manifest.clips(c) for c in clusters}, run.dagger.balance_clusters  # bool: temperature 1 or 0
+        {c: manifest.clips(c) for c in clusters},
+        run.dagger.balance_clusters,  # bool: temperature 1 or 0
     )
-    retained = registry.retained()
     return DistillPlan(
-        registry=run.registry,
         clusters=tuple(clusters),
-        teachers=tuple(Path(retained[c].checkpoint) for c in clusters),
         clip_cluster=tuple(owner),
         clips=tuple(files),
         weights=tuple(weights),
