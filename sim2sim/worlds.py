@@ -44,7 +44,9 @@ class MujocoWorlds:
         self.g1 = g1
         self.num_envs = num_envs
         self.body_names = tuple(body_names)
-        self.model = g1.model(actuators="position", timestep=physics_dt, floor=True, self_collisions=self_collisions)
+        self.model = g1.model(
+            actuators="position", timestep=physics_dt, floor=True, self_collisions=self_collisions, visuals=False
+        )
         self.models = (
             [copy.deepcopy(self.model) for _ in range(num_envs)] if per_env_models else [self.model] * num_envs
         )

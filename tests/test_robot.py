@@ -82,3 +82,22 @@ def test_missing_menagerie_root_names_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
     with pytest.raises(AssetError, match="MENAGERIE_ROOT"):
         resolve_g1_xml()
+
+
+def test_simulation_model_without_visual_meshes_simulates_the_same(g1):
+    """Every randomized env owns a model copy: the simulation-only model must be small and physically identical."""
+    full = g1.model(actuators="position", floor=True)
+    lean = g1.model(actuators="position", floor=True, visuals=False)
+    assert lean.nbuffer < full.nbuffer / 20  # 72 MB of visual meshes dropped
+    np.testing.assert_array_equal(lean.body_mass, full.body_mass)
+    np.testing.assert_array_equal(lean.body_inertia, full.body_inertia)
+    paths = []
+    for m in (full, lean):
+        d = mujoco.MjData(m)
+        d.qpos[:] = g1.default_qpos()
+        d.qpos[2] += 0.05  # drop onto the floor: contacts must match too
+        d.ctrl[:] = g1.default_joint_pos
+        for _ in range(200):
+            mujoco.mj_step(m, d)
+        paths.append(d.qpos.copy())
+    np.testing.assert_allclose(paths[1], paths[0], atol=1e-9)

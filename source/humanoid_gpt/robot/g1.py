@@ -198,12 +198,15 @@ class G1:
         iterations: int = 10,
         ls_iterations: int = 20,
         self_collisions: bool = False,
+        visuals: bool = True,
     ) -> mujoco.MjSpec:
         """An editable MjSpec of the G1 with the project's armatures and, as asked, a floor and actuators.
 
         ``actuators="position"``: MuJoCo PD servos (kp, kd above, torque clipped to the effort limit), ctrl is the
         joint target. ``"torque"``: motors with ctrl in N m, for harnesses that run PD in their own loop.
         ``self_collisions=False`` (default, as the Isaac Lab task's articulation) lets robot geoms touch the floor only.
+        ``visuals=False`` drops the visual-only meshes (they never collide and bodies carry their own inertia): a
+        simulation-only model of 0.9 MB instead of 72, which matters when every env owns a randomized copy.
         """
         spec = mujoco.MjSpec.from_file(str(self.xml_path))
         spec.option.timestep = timestep
@@ -233,6 +236,8 @@ class G1:
             for geom in spec.geoms:
                 if geom.contype or geom.conaffinity:
                     geom.conaffinity = 0  # still collides with the floor (contype 1 meets the floor's conaffinity 1)
+        if not visuals:
+            _drop_visual_meshes(spec)
         if floor:
             _add_floor(spec)
         return spec
@@ -247,6 +252,14 @@ class G1:
 
     def body_ids(self, model: mujoco.MjModel, names: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
         return np.array([model.body(b).id for b in (names if names is not None else self.body_names)])
+
+
+def _drop_visual_meshes(spec: mujoco.MjSpec) -> None:
+    for geom in [g for g in spec.geoms if g.type == mujoco.mjtGeom.mjGEOM_MESH and not (g.contype or g.conaffinity)]:
+        spec.delete(geom)
+    used = {g.meshname for g in spec.geoms if g.type == mujoco.mjtGeom.mjGEOM_MESH}
+    for mesh in [m for m in spec.meshes if m.name not in used]:
+        spec.delete(mesh)
 
 
 def _add_floor(spec: mujoco.MjSpec) -> None:
