@@ -29,7 +29,7 @@ setup(
     python_requires=">=3.11",
     packages=packages,
     package_dir=PACKAGE_DIRS,
-    package_data={"humanoid_gpt": ["data/*.json", "data/*.sha256"]},
+    package_data={"humanoid_gpt": ["data/*.json", "data/*.sha256"], "humanoid_gpt.jobs": ["presets/*.yaml"]},
     install_requires=["torch>=2.13,<2.15", *requirements("base.txt")],
     extras_require={"isaaclab": requirements("isaaclab.txt")},
     entry_points={

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from humanoid_gpt.experts.train import ExpertRun
-from humanoid_gpt.flags import add_flags, from_args, option_fields
+from humanoid_gpt.flags import add_flags, from_args, option_fields, to_flags
 from humanoid_gpt.students.distill import DistillRun
 
 
@@ -42,3 +42,20 @@ def test_every_scalar_field_is_an_option_and_choices_are_checked():
     assert names == scalar
     with pytest.raises(argparse.ArgumentError):
         _parser(ExpertRun, "hgpt").parse_args(["--task", "t", "--backend", "bullet"])
+
+
+@pytest.mark.parametrize("style", ["hgpt", "isaaclab"])
+def test_to_flags_rebuilds_the_run_in_another_process(style):
+    """What the main job passes to a distillation launched under torchrun must come back as the same run."""
+    from humanoid_gpt.students.dagger import DaggerConfig
+
+    run = DistillRun(
+        Path("r.json"),
+        manifest=Path("m.json"),
+        student="mlp",
+        context=8,
+        dagger=DaggerConfig(num_envs=4, lr=1e-3, balance_clusters=False, max_minutes=2.5),
+    )
+    assert from_args(DistillRun, _parser(DistillRun, style).parse_args(to_flags(run, style))) == run
+    expert = ExpertRun("HGPT-Cluster-003", relative_actions=True, randomization=False, num_envs=8)
+    assert from_args(ExpertRun, _parser(ExpertRun, style).parse_args(to_flags(expert, style))) == expert

@@ -52,3 +52,19 @@ def test_an_interrupted_attempt_of_another_key_is_discarded(tmp_path):
         run_stage(tmp_path, counting_stage(calls, {"k": 1}, fail_at=1), log=lambda m: None)
     result = run_stage(tmp_path, counting_stage(calls, {"k": 2}), log=lambda m: None)
     assert "resuming" not in result.reason and calls[-1] == ["stage.json"]
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_the_stage_unfinished(tmp_path):
+    import errno
+
+    from humanoid_gpt.errors import HGPTError
+
+    def build(work):
+        (work / "part0.txt").write_text("0")
+        raise OSError(errno.ENOSPC, "No space left on device", str(work / "part1.txt"))
+
+    with pytest.raises(HGPTError, match=r"\[corpus\] the disk is full .*part1.txt.*free space"):
+        run_stage(tmp_path, Stage("corpus", {"a": 1}, build), log=lambda m: None)
+    assert not (tmp_path / "corpus").exists()  # nothing published, nothing marked done
+    assert (tmp_path / "corpus.work" / "part0.txt").is_file()  # finished parts kept for the rerun
+    assert read_marker(tmp_path / "corpus.work")["finished"] is False

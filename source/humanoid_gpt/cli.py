@@ -17,10 +17,19 @@ from humanoid_gpt.errors import HGPTError
 
 
 def _main(args: argparse.Namespace) -> int:
-    from humanoid_gpt.jobs.main_job import run_main
+    import dataclasses
 
-    out = run_main(args.dataset, args.out, video=not args.no_video, video_seconds=args.video_seconds)
-    print(f"report: {out / 'report.md'}")
+    from humanoid_gpt.jobs.config import load_main_config, preset_path
+    from humanoid_gpt.jobs.pipeline import run_main
+
+    if args.print_config:
+        print(preset_path(args.print_config).read_text(), end="")
+        return 0
+    cfg = load_main_config(args.config or preset_path(args.preset))
+    if args.out:
+        cfg = dataclasses.replace(cfg, output=str(args.out.resolve()))
+    out = run_main(cfg, until=args.until)
+    print(f"report: {out / 'report' / 'report.md'} (and report.html)")
     return 0
 
 
@@ -90,6 +99,14 @@ def _corpus_build(args: argparse.Namespace) -> int:
     summary = build_corpus(config, progress=True)
     print_summary(summary)
     return 1 if summary.errors and args.strict else 0
+
+
+def _corpus_export(args: argparse.Namespace) -> int:
+    from humanoid_gpt.governance.store import export_clips
+
+    paths = export_clips(args.corpus, args.out, args.split, args.sources)
+    print(f"{len(paths)} clips -> {args.out}/<split>/<source>/")
+    return 0
 
 
 def _hme(args: argparse.Namespace) -> int:
@@ -197,7 +214,12 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
         clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.seed, record=record
     )
     if record:
-        _tracking_video(g1, result, args.video, args.policy)
+        from humanoid_gpt.render import tracking_video
+
+        if tracking_video(g1, result, args.video, Path(args.policy).name) is None:
+            print(f"no video: the policy failed {args.policy} at its first step")
+        else:
+            print(f"video: {args.video} (blue: the reference)")
     write_report(result, args.out)
     agg = result["aggregate"]
     print(
@@ -206,25 +228,6 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
         f"G-MPKPE {agg['g_mpkpe_mm']:.1f} mm -> {args.out}"
     )
     return 0
-
-
-def _tracking_video(g1, result: dict, path: Path, policy: str) -> None:
-    """The first clip's episode: the simulated G1 beside its translucent reference, metrics in the corner."""
-    from humanoid_gpt.render import render_qpos, write_video
-
-    rec = result.pop("recording")  # arrays: not for the JSON report
-    step = 2  # 50 Hz control steps shown at 25 fps: half the rendering, smooth enough to judge tracking
-    robot, ghost = rec["robot"][::step], rec["reference"][::step]
-    if not len(robot):
-        print(f"no video: the policy failed {rec['clip']} at its first step")
-        return
-    m = result["clips"][rec["clip"]]
-    summary = f"SR {m['sr_percent']:.0f}%  MPKPE {m.get('mpkpe_mm', float('nan')):.0f} mm"
-    captions = [
-        f"{Path(policy).name} on {rec['clip']}  t={i * step / rec['fps']:4.1f} s\n{summary}" for i in range(len(robot))
-    ]
-    write_video(render_qpos(g1, robot, ghost, captions), path, fps=rec["fps"] / step)
-    print(f"video: {path} (blue: the reference)")
 
 
 def _train_expert(args: argparse.Namespace) -> int:
@@ -242,7 +245,8 @@ def _train_all(args: argparse.Namespace) -> int:
     from humanoid_gpt.flags import from_args
     from humanoid_gpt.hme.clusters import active_manifest
 
-    runs = cluster_runs(active_manifest(), from_args(ExpertRun, args), args.clusters)
+    run = from_args(ExpertRun, args)
+    runs = cluster_runs(active_manifest(run.manifest), run, args.clusters)
     for run_dir in train_all(runs, args.executor, args.slurm_folder, ray_address=args.ray_address):
         print(f"run: {run_dir}")
     return 0
@@ -260,7 +264,7 @@ def _experts_eval(args: argparse.Namespace) -> int:
     registry = ExpertRegistry.load(args.registry) if args.registry.exists() else ExpertRegistry(rule=RetentionRule())
     meta = load_checkpoint(args.checkpoint)["infos"]["hgpt"]
     cluster = expert_cluster(args.checkpoint, meta["task"], args.cluster)
-    clips = load_clip_refs(active_manifest().clip_refs(cluster), g1, progress=True)
+    clips = load_clip_refs(active_manifest(args.manifest).clip_refs(cluster), g1, progress=True)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
     result = evaluate_expert(g1, args.checkpoint, clips, args.num_envs)
@@ -340,6 +344,8 @@ def _positive(kind: type):
 def build_parser() -> argparse.ArgumentParser:
     from humanoid_gpt.experts.train import ExpertRun
     from humanoid_gpt.flags import add_flags
+    from humanoid_gpt.jobs.config import PRESETS
+    from humanoid_gpt.jobs.pipeline import STAGES
     from humanoid_gpt.students.distill import DistillRun
 
     p = argparse.ArgumentParser(
@@ -347,11 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("main", help="load, validate and report on the default motions, with a preview video")
-    m.add_argument("--dataset", type=Path, help="motion folder (default: $HGPT_DATA_ROOT/g1_motions/lafan1)")
-    m.add_argument("--out", type=Path, help="report folder (default: $HGPT_OUTPUT_ROOT/main)")
-    m.add_argument("--no-video", action="store_true", help="skip the preview video")
-    m.add_argument("--video-seconds", type=_positive(float), default=5.0)
+    m = sub.add_parser("main", help="the whole pipeline, human mocap to a validated tracker, with a report")
+    which = m.add_mutually_exclusive_group()
+    which.add_argument("--preset", choices=PRESETS, default="demo", help="a packaged preset (default: demo)")
+    which.add_argument("--config", type=Path, help="a preset file of your own (start from --print-config demo)")
+    which.add_argument("--print-config", choices=PRESETS, metavar="PRESET", help="print a preset's file and exit")
+    m.add_argument("--out", type=Path, help="output folder (default: $HGPT_OUTPUT_ROOT/main/<preset name>)")
+    m.add_argument("--until", choices=STAGES, help="stop after this stage")
     m.set_defaults(func=_main)
 
     motions = sub.add_parser("motions", help="motion files").add_subparsers(dest="motions_command", required=True)
@@ -402,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     cb.add_argument("--executor", choices=("local", "ray"), help="default: the config's executor")
     cb.add_argument("--strict", action="store_true", help="exit 1 when a source file could not be read")
     cb.set_defaults(func=_corpus_build)
+    ce = corpus.add_parser("export", help="write a corpus's clips as clip files (<out>/<split>/<source>/<name>.npz)")
+    ce.add_argument("corpus", type=Path, help="a corpus folder (hgpt corpus build)")
+    ce.add_argument("--out", type=Path, required=True)
+    ce.add_argument("--split", nargs="+", choices=("train", "val", "test"), help="default: every split")
+    ce.add_argument("--sources", nargs="+", help="only these sources (default: all)")
+    ce.set_defaults(func=_corpus_export)
 
     hme = sub.add_parser("hme", help="Harmonic Motion Embedding: periodic autoencoders, clusters, diversity")
     hme_steps = hme.add_subparsers(dest="hme_command", required=True)
@@ -472,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--checkpoint", type=Path, required=True)
     x.add_argument("--registry", type=Path, default=Path("experts.json"), help="the registry file to update")
     x.add_argument("--cluster", help="the manifest cluster it was trained on (default: from its task id)")
+    x.add_argument("--manifest", type=Path, help="cluster manifest (default: $HGPT_CLUSTER_MANIFEST or the default)")
     x.add_argument("--out", type=Path, help="also write the full metrics JSON")
     x.add_argument("--num-envs", type=_positive(int), default=16)
     x.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")

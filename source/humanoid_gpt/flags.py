@@ -126,3 +126,28 @@ def from_args(cls: type, args: argparse.Namespace | dict, **overrides):
         elif f.name in given and f.metadata.get("flag", True) is not False:
             top[f.name] = given[f.name]
     return cls(**{**top, **overrides})
+
+
+def to_flags(config: Any, style: Style = "hgpt") -> list[str]:
+    """The command-line flags that rebuild ``config`` with :func:`from_args` (options left at their defaults are
+    left out): for launching a run in another process, e.g. under torchrun."""
+    out: list[str] = []
+    values = _flat_values(config)
+    for f, kind, _ in option_fields(type(config)):
+        value = values[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else dataclasses.MISSING
+        if value == default or value is None:
+            continue
+        if kind is bool:
+            out.append(_flag(f.name if value else f"no_{f.name}", style))
+        else:
+            out += [_flag(f.name, style), str(value)]
+    return out
+
+
+def _flat_values(config: Any) -> dict[str, Any]:
+    values = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        values |= _flat_values(value) if f.metadata.get("flatten") else {f.name: value}
+    return values

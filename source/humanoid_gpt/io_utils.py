@@ -107,3 +107,18 @@ def glob_files(spec: str, root: Path, suffixes: tuple[str, ...]) -> tuple[Path, 
         elif hit.is_file() and hit.suffix.lower() in suffixes:
             files.append(hit)
     return pattern, files
+
+
+def read_yaml(path: Path, what: str):
+    """The content of the YAML file ``path`` (a config: ``what`` names it); a missing or malformed file is a
+    :class:`~humanoid_gpt.errors.ConfigError` naming the file."""
+    import yaml
+
+    from humanoid_gpt.errors import ConfigError
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {what} file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,3 +103,28 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
 def write_report(result: dict, path: str | Path) -> Path:
     write_text_atomic(path, json.dumps(result, indent=2))
     return Path(path)
+
+
+TABLE_COLUMNS = (
+    ("sr_percent", "SR (%)", 1),
+    ("mpjpe", "MPJPE (rad)", 3),
+    ("mpjve", "MPJVE (rad/s)", 3),
+    ("root_vel_err", "root vel (m/s)", 3),
+    ("mpkpe_mm", "MPKPE (mm)", 1),
+    ("g_mpkpe_mm", "G-MPKPE (mm)", 1),
+    ("mean_episode_s", "stable (s)", 1),
+)
+"""The paper's table: aggregate metric key, header with its unit, decimals; and the mean time tracked before a
+failure."""
+
+
+def metrics_table(
+    lead: Sequence[str], rows: Iterable[tuple[Sequence[str], dict]], columns: Sequence[tuple] = TABLE_COLUMNS
+) -> list[str]:
+    """Markdown lines of a table in the paper's layout: the ``lead`` columns (policy, cluster, tokens, ...), then one
+    per metric of ``columns``. Each row is its lead cells and its metrics; a metric it lacks shows as a dash."""
+    lines = ["| " + " | ".join([*lead, *(c[1] for c in columns)]) + " |", "|---" * (len(lead) + len(columns)) + "|"]
+    for cells, metrics in rows:
+        values = [f"{metrics[k]:.{d}f}" if metrics.get(k) is not None else "—" for k, _, d in columns]
+        lines.append("| " + " | ".join([*cells, *values]) + " |")
+    return lines

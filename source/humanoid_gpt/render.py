@@ -102,3 +102,21 @@ def write_filmstrip(frames: np.ndarray, path: str | Path, count: int = 6) -> Pat
     with atomic_write(path) as f:
         iio.imwrite(f, strip, extension=".png")
     return Path(path)
+
+
+def tracking_video(g1: G1, result: dict, path: str | Path, title: str, step: int = 2) -> np.ndarray | None:
+    """Render the recorded episode of an evaluation (``evaluate(..., record=True)``): the simulated G1 beside its
+    translucent reference, the policy, clip, time and the clip's metrics in the corner, to ``path`` (MP4). The
+    recording is popped from ``result`` (arrays do not belong in a JSON report). Returns the frames, or None when the
+    policy failed at its first step. ``step``: control steps per video frame (2: 50 Hz shown at 25 fps, half the
+    rendering, smooth enough to judge tracking)."""
+    rec = result.pop("recording")
+    robot, ghost = rec["robot"][::step], rec["reference"][::step]
+    if not len(robot):
+        return None
+    m = result["clips"][rec["clip"]]
+    summary = f"SR {m['sr_percent']:.0f}%  MPKPE {m.get('mpkpe_mm', float('nan')):.0f} mm"
+    captions = [f"{title} on {rec['clip']}  t={i * step / rec['fps']:4.1f} s\n{summary}" for i in range(len(robot))]
+    frames = render_qpos(g1, robot, ghost, captions)
+    write_video(frames, path, fps=rec["fps"] / step)
+    return frames

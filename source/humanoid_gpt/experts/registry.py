@@ -45,7 +45,7 @@ class RetentionRule:
 class ExpertRecord:
     cluster: str
     task: str
-    checkpoint: str
+    checkpoint: str  # absolute, or relative to the registry file's folder
     config_hash: str
     metrics: dict
     retained: bool
@@ -80,4 +80,6 @@ class ExpertRegistry:
     def load(cls, path: str | Path) -> ExpertRegistry:
         data = read_versioned_json(path, SCHEMA_VERSION, RegistryError, "expert registry")
         experts = {c: ExpertRecord(**r) for c, r in data.get("experts", {}).items()}
+        for record in experts.values():  # relative checkpoints live beside the registry: the folder can move
+            record.checkpoint = str(Path(path).parent / record.checkpoint)
         return cls(experts, RetentionRule(**data.get("rule", {})))

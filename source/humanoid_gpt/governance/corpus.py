@@ -64,7 +64,7 @@ from humanoid_gpt.governance.store import (
     write_shard,
 )
 from humanoid_gpt.governance.warp import WarpConfig, warp_clip, warp_name
-from humanoid_gpt.io_utils import atomic_write, glob_files, write_text_atomic
+from humanoid_gpt.io_utils import atomic_write, glob_files, read_yaml, write_text_atomic
 from humanoid_gpt.robot.g1 import G1_KEYPOINT_NAMES
 from humanoid_gpt.runs import config_hash
 
@@ -235,18 +235,12 @@ def load_corpus_config(
 ) -> CorpusConfig:
     """A :class:`CorpusConfig` from a YAML file or a mapping; ``data_root``, ``output`` and ``executor`` override
     the file's. Every mistake is a :class:`ConfigError` naming the file, the field and the fix."""
-    import yaml
 
     where = "corpus config"
     if isinstance(config, str | Path):
         path = Path(config)
         where = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such corpus config file")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from e
+        raw = read_yaml(path, "corpus config")
     else:
         raw = dict(config)
     if not isinstance(raw, dict):

@@ -306,6 +306,33 @@ def load_clips_from_corpus(
     return out
 
 
+def export_clips(
+    folder: str | Path,
+    out: str | Path,
+    split: str | Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write the corpus's clips (of ``split`` and ``sources``, all by default) as our clip NPZ files,
+    ``<out>/<split>/<source>/<name>.npz``, with their provenance: for tools that read files (the HME stage, cluster
+    manifests, ``hgpt sim2sim eval``, other projects). Returns the paths in manifest order."""
+    from humanoid_gpt.motion.io import save_clip
+
+    rows = {r["clip_id"]: r for r in read_manifest(folder)}
+    paths = []
+    for clip in load_clips_from_corpus(folder, split, None):
+        if sources is not None and clip.provenance["source"] not in sources:
+            continue
+        row = rows[clip.provenance["clip_id"]]
+        # Names may hold a source's sub-folders, and a trimmed segment's "@start:stop", which in a path would read as
+        # a cluster manifest's segment notation.
+        stem = Path(clip.name).name.replace("@", "_").replace(":", "-")
+        path = Path(out) / row["split"] / row["source"] / f"{stem}.npz"
+        if path in paths:  # two sub-folders with one file name: the clip id keeps them apart
+            path = path.with_name(f"{stem}_{row['clip_id']}.npz")
+        paths.append(save_clip(clip, path))
+    return paths
+
+
 def load_library(
     folder: str | Path,
     g1: G1,

@@ -221,9 +221,10 @@ def default_manifest(data_root: Path | None = None) -> ClusterManifest:
     return ClusterManifest(clusters, f"default manifest of {root}", {"folders": names})
 
 
-def active_manifest() -> ClusterManifest:
-    """The manifest named by ``HGPT_CLUSTER_MANIFEST``, else the default one."""
-    path = os.environ.get("HGPT_CLUSTER_MANIFEST")
+def active_manifest(path: str | Path | None = None) -> ClusterManifest:
+    """The manifest at ``path`` (a run's ``--manifest``), else the one named by ``HGPT_CLUSTER_MANIFEST``, else the
+    default one."""
+    path = path or os.environ.get("HGPT_CLUSTER_MANIFEST")
     return load_manifest(path) if path else default_manifest()
 
 

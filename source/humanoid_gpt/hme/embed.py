@@ -249,7 +249,8 @@ def embed_corpus(
             )
         embedded.append(c.rel)
     if skipped:
-        log.warning("left out %d clips shorter than a PAE window (skip_short): %s", len(skipped), ", ".join(skipped))
+        shown = ", ".join(skipped[:5]) + (f", ... ({len(skipped) - 5} more)" if len(skipped) > 5 else "")
+        log.warning("left out %d clips shorter than a PAE window (skip_short): %s", len(skipped), shown)
     if not rows:
         raise HMEError(f"no segment to embed in {len(corpus)} clips (all shorter than a PAE window?)")
     rows.sort(key=lambda r: (r["path"], r["start"]))

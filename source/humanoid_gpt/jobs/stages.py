@@ -8,6 +8,7 @@ and the runner says which keys changed. A work folder left by another key is dis
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.io_utils import publish_folder, write_text_atomic
 from humanoid_gpt.runs import config_hash
 
@@ -82,7 +84,15 @@ def run_stage(root: Path, stage: Stage, log: Callable[[str], None] = print) -> S
     write_text_atomic(work / MARKER, json.dumps({"key_hash": digest, "key": key, "finished": False}, indent=1))
     log(f"[{stage.name}] {reason}")
     started = time.time()
-    summary = stage.build(work)
+    try:
+        summary = stage.build(work)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise HGPTError(
+            f"[{stage.name}] the disk is full ({e.filename or work}): the stage is not marked done and its finished "
+            f"parts stay in {work}. Fix: free space (or move HGPT_OUTPUT_ROOT) and rerun the same command"
+        ) from e
     seconds = time.time() - started
     record = {
         "schema_version": SCHEMA_VERSION,

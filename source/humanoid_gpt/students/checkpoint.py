@@ -10,7 +10,7 @@ from pathlib import Path
 
 from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
 from humanoid_gpt.robot.g1 import G1
-from humanoid_gpt.runs import CheckpointError, read_payload, robot_hash
+from humanoid_gpt.runs import CheckpointError, read_payload, robot_hash, save_checkpoint
 from humanoid_gpt.students import Student, StudentConfig, build_student
 
 FORMAT = "humanoid_gpt.student"
@@ -53,3 +53,10 @@ def load_student(path: str | Path, g1: G1 | None = None, context: int | None = N
     model = build_student(cfg)
     model.load_state_dict(payload["model"])
     return model.eval(), meta
+
+
+def save_student(path: str | Path, model: Student, meta: dict) -> Path:
+    """A bare student checkpoint (weights and metadata, no training state): what :func:`load_student` reads, e.g.
+    the untrained student a report compares against."""
+    save_checkpoint(path, {"meta": meta, "model": model.state_dict()})
+    return Path(path)

@@ -1,0 +1,222 @@
+"""The main job's config: one YAML file per preset (``demo``, ``cpu``, ``gpu``, ``cluster`` ship with the package),
+read into nested dataclasses with every mistake named (file, field, fix).
+
+A preset is a plain file: ``hgpt main --print-config demo > mine.yaml``, edit, ``hgpt main --config mine.yaml``.
+Sections: ``corpus`` (a corpus config, :mod:`humanoid_gpt.governance.corpus`, whose ``output`` the job sets; a source
+with ``optional: true`` is skipped when its files are absent), ``hme`` (:class:`~humanoid_gpt.hme.config.HMEConfig`
+fields but ``sources``/``output``), ``experts``, ``distill`` (``dagger``: :class:`~humanoid_gpt.students.dagger.
+DaggerConfig` fields), ``export`` and ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from humanoid_gpt import settings
+from humanoid_gpt.errors import ConfigError
+from humanoid_gpt.experts.registry import RetentionRule
+from humanoid_gpt.io_utils import read_yaml
+
+PRESETS = ("demo", "cpu", "gpu", "cluster")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExpertsStage:
+    """Which clusters get an expert, its PPO budget, how it is judged (the retention rule) and where it runs."""
+
+    clusters: int | list[str] | Literal["all"] = 2  # a count (the clusters with the most segments), ids, or all
+    num_envs: int = 256
+    max_iterations: int = 100
+    save_interval: int = 25
+    relative_actions: bool = True
+    randomization: bool = True
+    threads: int = 2
+    compile: bool = False
+    executor: Literal["local", "ray", "submitit"] = "local"
+    ray_address: str | None = None
+    slurm: dict = field(default_factory=dict)  # submitit's update_parameters (partition, gpus_per_node, ...)
+    retention: RetentionRule = field(default_factory=RetentionRule)
+    eval_window_seconds: float = 10.0  # the retention evaluation: windows of the cluster's own clips
+    eval_windows: int = 16
+
+
+@dataclass(frozen=True)
+class DistillStage:
+    """Parallel DAgger into ``student`` (the deployed one) and, at equal data, the ``baselines``."""
+
+    student: str = "gpt-s"
+    baselines: list[str] = field(default_factory=list)  # e.g. [mlp, tcn]: distilled from the same teachers
+    context: int | None = None
+    threads: int = 2
+    nproc: int = 1  # > 1: distill under torchrun, one process per GPU (device cuda) or per CPU env set (gloo)
+    dagger: dict = field(default_factory=dict)  # DaggerConfig fields
+
+
+@dataclass(frozen=True)
+class ExportStage:
+    quantize: list[str] = field(default_factory=list)  # int8-dynamic, fp16, ... (deploy.quantize)
+    parity_steps: int = 64  # streaming ONNX against PyTorch, step by step, on random observations
+    parity_tolerance: float = 1e-5
+    tensorrt: bool = False  # also build a TensorRT engine (needs tensorrt and a GPU)
+
+
+@dataclass(frozen=True)
+class EvaluateStage:
+    """Sim2sim on clips no expert and no student trained on: the test split's performers (``held_out``) and the
+    sources named in ``unseen_sources`` (left out of HME, experts and distillation: ``unseen``)."""
+
+    unseen_sources: list[str] = field(default_factory=list)
+    window_seconds: float = 10.0
+    max_windows: int = 24  # per set, spread over its clips
+    num_envs: int = 16
+    threads: int = 2
+    video_seconds: float = 8.0  # the student on an unseen clip beside its reference; 0: no video
+
+
+@dataclass(frozen=True)
+class MainConfig:
+    name: str
+    description: str = ""
+    backend: Literal["mujoco", "isaaclab"] = "mujoco"
+    device: str = "cpu"
+    seed: int = 0
+    output: str | None = None  # default: $HGPT_OUTPUT_ROOT/main/<name>
+    corpus: dict = field(default_factory=dict)
+    hme: dict = field(default_factory=dict)
+    experts: ExpertsStage = field(default_factory=ExpertsStage)
+    distill: DistillStage = field(default_factory=DistillStage)
+    export: ExportStage = field(default_factory=ExportStage)
+    evaluate: EvaluateStage = field(default_factory=EvaluateStage)
+    source: str = field(default="", compare=False)  # the file it was read from
+
+    def output_dir(self) -> Path:
+        if self.output:
+            out = Path(self.output).expanduser()
+            return out if out.is_absolute() else Path.cwd() / out
+        return settings.output_root() / "main" / self.name
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.pop("source")
+        return data
+
+
+def preset_path(name: str) -> Path:
+    """The packaged preset file ``name`` (demo, cpu, gpu, cluster)."""
+    if name not in PRESETS:
+        raise ConfigError(f"no preset {name!r}; presets: {', '.join(PRESETS)} (or --config FILE for your own)")
+    return Path(str(resources.files("humanoid_gpt.jobs") / "presets" / f"{name}.yaml"))
+
+
+def load_main_config(path: str | Path) -> MainConfig:
+    """A :class:`MainConfig` from a YAML file; unknown fields, wrong types and impossible values are errors naming
+    the file and the field."""
+    path = Path(path)
+    raw = read_yaml(path, f"main-job config (use --preset {'|'.join(PRESETS)}, or a YAML file)")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a main-job config is a mapping (name, corpus, hme, experts, ...)")
+    version = raw.pop("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ConfigError(f"{path}: schema_version {version} is not {SCHEMA_VERSION}, the one this version reads")
+    cfg = _build(MainConfig, raw, str(path))
+    cfg = dataclasses.replace(cfg, source=str(path))
+    check(cfg)
+    return cfg
+
+
+def check(cfg: MainConfig) -> None:
+    """Impossible settings, refused before any stage runs."""
+    where = cfg.source or cfg.name
+    e, d, v = cfg.experts, cfg.distill, cfg.evaluate
+    if isinstance(e.clusters, int) and e.clusters < 1:
+        raise ConfigError(f"{where}: experts.clusters={e.clusters}; train at least one expert")
+    positive = {
+        "experts.num_envs": e.num_envs,
+        "experts.max_iterations": e.max_iterations,
+        "experts.save_interval": e.save_interval,
+        "experts.threads": e.threads,
+        "experts.eval_windows": e.eval_windows,
+        "experts.eval_window_seconds": e.eval_window_seconds,
+        "distill.threads": d.threads,
+        "distill.nproc": d.nproc,
+        "evaluate.window_seconds": v.window_seconds,
+        "evaluate.max_windows": v.max_windows,
+        "evaluate.num_envs": v.num_envs,
+        "evaluate.threads": v.threads,
+        "export.parity_steps": cfg.export.parity_steps,
+    }
+    bad = [f"{k}={x}" for k, x in positive.items() if not x > 0]
+    if bad:
+        raise ConfigError(f"{where}: {', '.join(bad)} must be positive")
+    if v.video_seconds < 0:
+        raise ConfigError(f"{where}: evaluate.video_seconds={v.video_seconds} must be >= 0 (0: no video)")
+    if "sources" not in cfg.corpus:
+        raise ConfigError(f"{where}: corpus.sources is missing; list the motion sources (see configs/corpus/)")
+    for k in ("sources", "output", "data_root"):
+        if k in cfg.hme:
+            raise ConfigError(f"{where}: hme.{k} is set by the main job (the corpus's training clips); remove it")
+    names = {s.get("name") for s in cfg.corpus["sources"] if isinstance(s, dict)}
+    unknown = sorted(set(v.unseen_sources) - names)
+    if unknown:
+        raise ConfigError(f"{where}: evaluate.unseen_sources {unknown} are not corpus sources ({sorted(names)})")
+    from humanoid_gpt.students.dagger import DaggerConfig
+
+    known = {f.name for f in dataclasses.fields(DaggerConfig)}
+    extra = sorted(set(d.dagger) - known)
+    if extra:
+        raise ConfigError(f"{where}: distill.dagger has unknown fields {extra}; known: {sorted(known)}")
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a mapping of {cls.__name__} fields expected, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(fields)}")
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: field(s) {missing} missing")
+    return cls(**{k: _value(hints[k], v, f"{where}: {k}") for k, v in raw.items()})
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value or {}, where)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _value(arg, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}={value!r} is not a {hint}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}={value!r}; one of {list(args)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}={value!r}: a list expected")
+        return [_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is dict and isinstance(value, dict):
+        return value
+    if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{where}={value!r} is not a {getattr(hint, '__name__', hint)}")
