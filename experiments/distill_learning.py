@@ -22,36 +22,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from evidence_common import CLUSTERS, eval_policy, window_set  # noqa: E402
-
-from humanoid_gpt import settings  # noqa: E402
-from humanoid_gpt.deploy.policies import TorchStudentPolicy  # noqa: E402
-from humanoid_gpt.experts.checkpoint import load_checkpoint  # noqa: E402
-from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy  # noqa: E402
-from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule  # noqa: E402
-from humanoid_gpt.hme.clusters import ClusterManifest  # noqa: E402
-from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
-from humanoid_gpt.motion import load_clip  # noqa: E402
-from humanoid_gpt.robot import load_g1  # noqa: E402
-from humanoid_gpt.runs import latest_checkpoint  # noqa: E402
-from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
-from humanoid_gpt.students.distill import DistillRun, distill, print_progress  # noqa: E402
-
-COLUMNS = (
-    ("sr_percent", "SR (%)", 1),
-    ("mpjpe", "MPJPE (rad)", 3),
-    ("mpjve", "MPJVE (rad/s)", 3),
-    ("root_vel_err", "root vel (m/s)", 3),
-    ("mpkpe_mm", "MPKPE (mm)", 1),
-    ("mean_episode_s", "stable (s)", 1),
+from evidence_common import (
+    CLUSTERS,
+    add_dagger_args,
+    dagger_config,
+    distill_student,
+    eval_policy,
+    plot_curves,
+    student_overrides,
+    window_set,
 )
+
+from humanoid_gpt import settings
+from humanoid_gpt.deploy.policies import TorchStudentPolicy
+from humanoid_gpt.experts.checkpoint import load_checkpoint
+from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
+from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
+from humanoid_gpt.hme.clusters import ClusterManifest
+from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.metrics import metrics_table
+from humanoid_gpt.motion import load_clip
+from humanoid_gpt.robot import load_g1
+from humanoid_gpt.students.distill import DistillRun
 
 
 def main() -> None:
@@ -61,15 +55,9 @@ def main() -> None:
     p.add_argument("--context", type=int, default=16)
     p.add_argument("--kv-window", type=int, default=16, help="gpt-*-kv: tokens each layer attends over (W)")
     p.add_argument("--kv-context", type=int, default=32, help="gpt-*-kv: supervised tokens per training window")
-    p.add_argument("--num-envs", type=int, default=64)
-    p.add_argument("--iterations", type=int, default=100)
-    p.add_argument("--steps-per-iteration", type=int, default=32)
-    p.add_argument("--beta-iterations", type=int, default=20)
-    p.add_argument("--batch-windows", type=int, default=64, help="windows of H tokens per gradient step")
-    p.add_argument("--updates-per-iteration", type=int, default=8)
+    add_dagger_args(p)
     p.add_argument("--eval-windows", type=int, default=4, help="10-s windows per clip")
     p.add_argument("--min-sr", type=float, default=10.0, help="retention threshold for the CPU-budget experts")
-    p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -107,21 +95,8 @@ def main() -> None:
 
     curves = {}
     for name in args.students:
-        dagger = DaggerConfig(
-            num_envs=args.num_envs,
-            steps_per_iteration=args.steps_per_iteration,
-            max_iterations=args.iterations,
-            beta_iterations=args.beta_iterations,
-            batch_windows=args.batch_windows,
-            updates_per_iteration=args.updates_per_iteration,
-            save_interval=50,
-            seed=args.seed,
-        )
-        # The TCN preset's receptive field (31 steps) needs H >= 31; below that, same layers with shorter dilations.
-        overrides = {"tcn_dilations": (1, 1, 2, 2, 1, 1, 2, 4)} if name == "tcn" and args.context < 31 else {}
         kv = name.endswith("-kv")
-        if kv:
-            overrides = {"attn_window": args.kv_window}
+        overrides = {"attn_window": args.kv_window} if kv else student_overrides(name, args.context)
         run = DistillRun(
             args.out / "experts.json",
             student=name,
@@ -129,16 +104,9 @@ def main() -> None:
             log_root=args.out / "runs",
             run_name=name,
             overrides=overrides,
-            dagger=dagger,
+            dagger=dagger_config(args, args.iterations),
         )
-        curves[name], start = [], time.time()
-
-        def record(iteration: int, stats: dict, log=curves[name], start=start) -> None:
-            log.append({"iteration": iteration, "minutes": (time.time() - start) / 60, **stats})
-            print_progress(iteration, stats)
-
-        run_dir = distill(run, g1, manifest=manifest, on_iteration=record)
-        ckpt = latest_checkpoint(run_dir, "student")
+        ckpt, curves[name], _ = distill_student(run, g1, manifest)
         tracking = expert_tracking_config(next(iter(experts.values())))
         results[name] = {
             c: {
@@ -149,7 +117,7 @@ def main() -> None:
         }
         print(f"{name}: {json.dumps(results[name])}", flush=True)
         write_report(args, results, curves)
-    plot(curves, args.out / "curves.png")
+    plot_curves(curves, args.out / "curves.png")
 
 
 def write_report(args, results: dict, curves: dict) -> None:
@@ -157,33 +125,13 @@ def write_report(args, results: dict, curves: dict) -> None:
     write_text_atomic(args.out / "report.json", json.dumps(report, indent=1))
     lines = []
     for split in ("train", "held_out"):
-        lines += [
-            f"\n### {split.replace('_', '-')} clips\n",
-            "| policy | cluster | " + " | ".join(c[1] for c in COLUMNS) + " |",
-            "|---" * (len(COLUMNS) + 2) + "|",
+        rows = [
+            ([policy, cluster], scores[split])
+            for policy, per_cluster in results.items()
+            for cluster, scores in per_cluster.items()
         ]
-        for policy, per_cluster in results.items():
-            for cluster, scores in per_cluster.items():
-                m = scores[split]
-                cells = " | ".join(f"{m.get(k, float('nan')):.{d}f}" for k, _, d in COLUMNS)
-                lines.append(f"| {policy} | {cluster} | {cells} |")
+        lines += [f"\n### {split.replace('_', '-')} clips\n", *metrics_table(("policy", "cluster"), rows)]
     write_text_atomic(args.out / "report.md", "\n".join(lines) + "\n")
-
-
-def plot(curves: dict, path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for name, log in curves.items():
-        axes[0].plot([c["iteration"] for c in log], [c["loss"] for c in log], label=name)
-        axes[1].plot([c["iteration"] for c in log], [c.get("episode_length_s", float("nan")) for c in log], label=name)
-    axes[0].set_title("DAgger loss (SmoothL1 to the teacher)")
-    axes[0].set_yscale("log")
-    axes[1].set_title("episode length under the student (s)")
-    for ax in axes:
-        ax.set_xlabel("iteration")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

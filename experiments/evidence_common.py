@@ -1,10 +1,24 @@
-"""What the evidence scripts share: the LAFAN1 clusters (training performers and a held-out one) and how a policy
-is scored on 10-s windows of clips."""
+"""What the evidence scripts share: the LAFAN1 clusters (training performers and a held-out one), how a policy is
+scored on 10-s windows of clips, how a student is distilled at a DAgger budget, and the paper-layout table and the
+DAgger curve plot of the reports."""
 
 from __future__ import annotations
 
-from humanoid_gpt.motion.clip import clip_windows
-from humanoid_gpt_sim2sim.evaluate import evaluate
+import argparse
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from humanoid_gpt.io_utils import atomic_write  # noqa: E402
+from humanoid_gpt.motion.clip import clip_windows  # noqa: E402
+from humanoid_gpt.runs import latest_checkpoint  # noqa: E402
+from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
+from humanoid_gpt.students.distill import DistillRun, distill, print_progress  # noqa: E402
+from humanoid_gpt_sim2sim.evaluate import evaluate  # noqa: E402
 
 CLUSTERS = {
     # Subject 1's walks for training; another performer's walk held out.
@@ -18,6 +32,82 @@ def window_set(clips, count: int, seconds: float = 10.0):
     return [w for c in clips for w in clip_windows(c, seconds, count)]
 
 
-def eval_policy(g1, clips, make_policy, tracking) -> dict:
+def eval_policy(g1, clips, make_policy, tracking, threads: int = 2) -> dict:
     """Aggregate sim2sim metrics; ``make_policy(env)`` builds the policy for the evaluation env."""
-    return evaluate(g1, clips, make_policy, tracking, num_envs=min(16, len(clips)), progress=False)["aggregate"]
+    return evaluate(
+        g1, clips, make_policy, tracking, num_envs=min(16, len(clips)), num_threads=threads, progress=False
+    )["aggregate"]
+
+
+# Distillation at a DAgger budget -----------------------------------------------------------------------------------
+
+
+def add_dagger_args(p: argparse.ArgumentParser) -> None:
+    """The DAgger budget flags every distillation script takes (read back by :func:`dagger_config`)."""
+    p.add_argument("--num-envs", type=int, default=64)
+    p.add_argument("--iterations", type=int, default=100, help="DAgger iterations")
+    p.add_argument("--steps-per-iteration", type=int, default=32)
+    p.add_argument("--beta-iterations", type=int, default=20)
+    p.add_argument("--batch-windows", type=int, default=64, help="windows of H tokens per gradient step")
+    p.add_argument("--updates-per-iteration", type=int, default=8)
+    p.add_argument("--seed", type=int, default=1)
+
+
+def dagger_config(args: argparse.Namespace, iterations: int) -> DaggerConfig:
+    """The DAgger settings of :func:`add_dagger_args`, run for ``iterations``."""
+    return DaggerConfig(
+        num_envs=args.num_envs,
+        steps_per_iteration=args.steps_per_iteration,
+        max_iterations=iterations,
+        beta_iterations=args.beta_iterations,
+        batch_windows=args.batch_windows,
+        updates_per_iteration=args.updates_per_iteration,
+        save_interval=50,
+        seed=args.seed,
+    )
+
+
+def student_overrides(name: str, context: int) -> dict:
+    """StudentConfig fields a preset needs at context H: the TCN preset's receptive field (31 steps) needs H >= 31;
+    below that it keeps its 8 layers with shorter dilations."""
+    return {"tcn_dilations": (1, 1, 2, 2, 1, 1, 2, 4)} if name == "tcn" and context < 31 else {}
+
+
+def distill_student(run: DistillRun, g1, manifest) -> tuple[Path, list[dict], float]:
+    """Distil ``run`` (printing progress); returns its latest student checkpoint, the per-iteration statistics (with
+    wall-clock minutes since the start) and the wall-clock seconds the distillation took."""
+    curve, start = [], time.time()
+
+    def record(iteration: int, stats: dict) -> None:
+        curve.append({"iteration": iteration, "minutes": (time.time() - start) / 60, **stats})
+        print_progress(iteration, stats)
+
+    folder = distill(run, g1, manifest=manifest, on_iteration=record)
+    return latest_checkpoint(folder, "student"), curve, time.time() - start
+
+
+# Reports -----------------------------------------------------------------------------------------------------------
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` as a PNG atomically (a reader never sees half a file) and close it."""
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_curves(curves: dict[str, list[dict]], path: Path) -> None:
+    """DAgger loss and episode length under the student, per iteration, one line per run."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for name, log in curves.items():
+        axes[0].plot([c["iteration"] for c in log], [c["loss"] for c in log], label=name)
+        axes[1].plot([c["iteration"] for c in log], [c.get("episode_length_s", float("nan")) for c in log], label=name)
+    axes[0].set_title("DAgger loss (SmoothL1 to the teacher)")
+    axes[0].set_yscale("log")
+    axes[1].set_title("episode length under the student (s)")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
