@@ -87,6 +87,11 @@ def warp_name(name: str, factor: float) -> str:
     return name if factor == 1.0 else f"{name}~x{factor:g}"
 
 
+def is_warped(name: str) -> bool:
+    """Whether a clip (or file) name is a time-warped copy (:func:`warp_name`)."""
+    return "~x" in name
+
+
 def time_warp(clip: MotionClip, factor: float, fps: float) -> MotionClip:
     """``clip`` played ``factor`` times as fast, at ``fps`` (duration / factor; velocities x factor). Factor 1 at
     the clip's own rate is the clip itself (no resampling round-off)."""

@@ -135,13 +135,18 @@ def corpus_stage(cfg: MainConfig, g1: G1, log: Callable[[str], None]) -> Stage:
     return Stage("corpus", key, build)
 
 
-def split_clips(corpus_dir: Path, split: str, sources: list[str] | None = None, exclude: list[str] = ()) -> list[Path]:
-    """The exported clip files of ``split`` (of ``sources`` only, or all but ``exclude``), sorted."""
+def split_clips(
+    corpus_dir: Path, split: str, sources: list[str] | None = None, exclude: list[str] = (), originals: bool = False
+) -> list[Path]:
+    """The exported clip files of ``split`` (of ``sources`` only, or all but ``exclude``; without time-warped copies
+    when ``originals``), sorted."""
+    from humanoid_gpt.governance.warp import is_warped
+
     folder = corpus_dir / "clips" / split
     out = []
     for source in sorted(p for p in folder.glob("*") if p.is_dir()):
         if (sources is None or source.name in sources) and source.name not in exclude:
-            out += sorted(source.glob("*.npz"))
+            out += sorted(f for f in source.glob("*.npz") if not (originals and is_warped(f.stem)))
     return out
 
 
@@ -463,13 +468,15 @@ def export_stage(cfg: MainConfig, distill: StageResult, g1: G1, log: Callable[[s
 
 def eval_sets(cfg: MainConfig, corpus_dir: Path, g1: G1) -> dict[str, list]:
     """``held_out``: 10-s windows of the test split (performers no stage trained on); ``unseen``: windows of the
-    unseen sources' clips (any split). At most ``evaluate.max_windows`` each, spread over the clips."""
+    unseen sources' clips (any split). Motion as captured (no time-warped copies); at most ``evaluate.max_windows``
+    each, spread over the clips."""
+    from humanoid_gpt.governance.corpus import SPLITS
     from humanoid_gpt.motion.io import load_clip
 
     v = cfg.evaluate
     files = {
-        "held_out": split_clips(corpus_dir, "test", exclude=v.unseen_sources),
-        "unseen": [f for s in ("train", "val", "test") for f in split_clips(corpus_dir, s, v.unseen_sources)]
+        "held_out": split_clips(corpus_dir, "test", exclude=v.unseen_sources, originals=True),
+        "unseen": [f for s in SPLITS for f in split_clips(corpus_dir, s, v.unseen_sources, originals=True)]
         if v.unseen_sources
         else [],
     }
@@ -552,6 +559,7 @@ def sim2sim_stage(
         }
 
     key = {
+        "version": 2,  # bumped when the stage makes another artefact from the same inputs (2: no time-warped copies)
         "evaluate": _key(cfg.evaluate),
         "seed": cfg.seed,
         "corpus": corpus.key_hash,
