@@ -31,7 +31,6 @@ from evidence_common import (
     distill_student,
     eval_policy,
     plot_curves,
-    student_overrides,
     window_set,
 )
 
@@ -45,6 +44,7 @@ from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.metrics import metrics_table
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.robot import load_g1
+from humanoid_gpt.students import context_overrides
 from humanoid_gpt.students.distill import DistillRun
 
 
@@ -96,7 +96,7 @@ def main() -> None:
     curves = {}
     for name in args.students:
         kv = name.endswith("-kv")
-        overrides = {"attn_window": args.kv_window} if kv else student_overrides(name, args.context)
+        overrides = {"attn_window": args.kv_window} if kv else context_overrides(name, args.context)
         run = DistillRun(
             args.out / "experts.json",
             student=name,

@@ -67,12 +67,6 @@ def dagger_config(args: argparse.Namespace, iterations: int) -> DaggerConfig:
     )
 
 
-def student_overrides(name: str, context: int) -> dict:
-    """StudentConfig fields a preset needs at context H: the TCN preset's receptive field (31 steps) needs H >= 31;
-    below that it keeps its 8 layers with shorter dilations."""
-    return {"tcn_dilations": (1, 1, 2, 2, 1, 1, 2, 4)} if name == "tcn" and context < 31 else {}
-
-
 def distill_student(run: DistillRun, g1, manifest) -> tuple[Path, list[dict], float]:
     """Distil ``run`` (printing progress); returns its latest student checkpoint, the per-iteration statistics (with
     wall-clock minutes since the start) and the wall-clock seconds the distillation took."""

@@ -34,7 +34,6 @@ from evidence_common import (
     eval_policy,
     plot_curves,
     save_figure,
-    student_overrides,
     window_set,
 )
 from matplotlib import pyplot as plt
@@ -49,6 +48,7 @@ from humanoid_gpt.metrics import TABLE_COLUMNS as COLUMNS
 from humanoid_gpt.metrics import metrics_table
 from humanoid_gpt.robot import load_g1
 from humanoid_gpt.runs import latest_checkpoint
+from humanoid_gpt.students import context_overrides
 from humanoid_gpt.students.checkpoint import load_student
 from humanoid_gpt.students.distill import DistillRun, teacher_task
 
@@ -182,7 +182,7 @@ def distill_row(args: argparse.Namespace, g1, manifest, name: str, fraction: flo
         run_name=run_name,
         threads=args.threads,
         resume=folder if previous is not None else None,
-        overrides=student_overrides(name, args.context),
+        overrides=context_overrides(name, args.context),
         dagger=dagger_config(args, iterations),
     )
     print(f"{name}: {iterations} iterations ({fraction:g} of the budget, {tokens_of(args, iterations):,} tokens)")

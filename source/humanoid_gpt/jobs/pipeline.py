@@ -323,7 +323,7 @@ def distill_stage(cfg: MainConfig, hme: StageResult, experts: StageResult, g1: G
         import torch
 
         from humanoid_gpt.experts.registry import ExpertRegistry
-        from humanoid_gpt.students import build_student, preset
+        from humanoid_gpt.students import build_student, context_overrides, preset
         from humanoid_gpt.students.checkpoint import save_student, student_meta
         from humanoid_gpt.students.dagger import DaggerConfig
         from humanoid_gpt.students.distill import DistillRun, distill, teacher_task
@@ -344,7 +344,7 @@ def distill_stage(cfg: MainConfig, hme: StageResult, experts: StageResult, g1: G
                 threads=d.threads,
                 device=cfg.device,
                 distributed=d.nproc > 1 and cfg.device.startswith("cuda"),
-                overrides=_student_overrides(name, d.context),
+                overrides=context_overrides(name, d.context),
                 dagger=DaggerConfig(**{"seed": cfg.seed, **d.dagger}),
             )
             folder = run.run_dir()
@@ -397,13 +397,6 @@ def _distill_under_torchrun(run, nproc: int) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     cmd += ["-m", "humanoid_gpt.cli", "distill", *to_flags(run)]
     subprocess.run(cmd, check=True)
-
-
-def _student_overrides(name: str, context: int | None) -> dict:
-    # The TCN preset's receptive field (31 steps) needs H >= 31; below that, the same layers with shorter dilations.
-    if name == "tcn" and context is not None and context < 31:
-        return {"tcn_dilations": (1, 1, 2, 2, 1, 1, 2, 4)}
-    return {}
 
 
 # 5. export --------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 distilled from the cluster experts (docs/architecture.md, stage 4)."""
 
 from humanoid_gpt.students.base import Student
-from humanoid_gpt.students.config import PRESETS, StudentConfig, preset
+from humanoid_gpt.students.config import PRESETS, StudentConfig, context_overrides, preset
 
 
 def build_student(cfg: StudentConfig) -> Student:
@@ -14,4 +14,4 @@ def build_student(cfg: StudentConfig) -> Student:
     return {"gpt": GPTStudent, "mlp": MLPStudent, "tcn": TCNStudent, "gpt-kv": KVGPTStudent}[cfg.kind](cfg)
 
 
-__all__ = ["PRESETS", "Student", "StudentConfig", "build_student", "preset"]
+__all__ = ["PRESETS", "Student", "StudentConfig", "build_student", "context_overrides", "preset"]

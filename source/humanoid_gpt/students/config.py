@@ -88,6 +88,12 @@ PRESETS: dict[str, StudentConfig] = {
 }
 
 
+def context_overrides(name: str, context: int | None) -> dict:
+    """Fields a preset needs to run at context H: the TCN preset's receptive field (31 steps) needs H >= 31; below
+    that it keeps its 8 layers with shorter dilations (1, 1, 2, 2, 1, 1, 2, 4: 16 steps)."""
+    return {"tcn_dilations": (1, 1, 2, 2, 1, 1, 2, 4)} if name == "tcn" and context is not None and context < 31 else {}
+
+
 def preset(name: str, **overrides) -> StudentConfig:
     """A named preset with fields replaced (``context=64``, ...)."""
     key = name.lower()
