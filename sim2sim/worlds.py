@@ -17,7 +17,15 @@ from humanoid_gpt.mdp.randomization import EnvParams
 from humanoid_gpt.robot.g1 import G1
 
 _W = mujoco.mjtWarning
-_UNSTABLE = [int(_W.mjWARN_BADQPOS), int(_W.mjWARN_BADQVEL), int(_W.mjWARN_BADQACC)]
+# Divergence, and an arena too small for the contacts (never seen at ARENA_BYTES; an env that hits it is reset and
+# counted like a diverged one rather than simulated with contacts dropped).
+_UNSTABLE = [
+    int(w)
+    for w in (_W.mjWARN_BADQPOS, _W.mjWARN_BADQVEL, _W.mjWARN_BADQACC, _W.mjWARN_CONTACTFULL, _W.mjWARN_CNSTRFULL)
+]
+ARENA_BYTES = 2 << 20
+"""Per-env MuJoCo arena: a G1 flailing and falling for 10 s uses at most 141 KB (27 contacts); 2 MiB is a 14x
+margin where MuJoCo's own sizing gives 15.7 MB (4 GB at 256 envs, 64 MB here)."""
 _FULL_STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 """Warnings MuJoCo raises when it resets a world whose state diverged."""
 
@@ -45,7 +53,12 @@ class MujocoWorlds:
         self.num_envs = num_envs
         self.body_names = tuple(body_names)
         self.model = g1.model(
-            actuators="position", timestep=physics_dt, floor=True, self_collisions=self_collisions, visuals=False
+            actuators="position",
+            timestep=physics_dt,
+            floor=True,
+            self_collisions=self_collisions,
+            visuals=False,
+            arena_bytes=ARENA_BYTES,
         )
         self.models = (
             [copy.deepcopy(self.model) for _ in range(num_envs)] if per_env_models else [self.model] * num_envs

@@ -86,18 +86,23 @@ def test_missing_menagerie_root_names_the_fix(monkeypatch, tmp_path):
 
 def test_simulation_model_without_visual_meshes_simulates_the_same(g1):
     """Every randomized env owns a model copy: the simulation-only model must be small and physically identical."""
+    from humanoid_gpt_sim2sim.worlds import ARENA_BYTES
+
     full = g1.model(actuators="position", floor=True)
-    lean = g1.model(actuators="position", floor=True, visuals=False)
+    lean = g1.model(actuators="position", floor=True, visuals=False, arena_bytes=ARENA_BYTES)
     assert lean.nbuffer < full.nbuffer / 20  # 72 MB of visual meshes dropped
+    assert lean.narena == ARENA_BYTES < full.narena / 7
     np.testing.assert_array_equal(lean.body_mass, full.body_mass)
     np.testing.assert_array_equal(lean.body_inertia, full.body_inertia)
     paths = []
     for m in (full, lean):
-        d = mujoco.MjData(m)
+        d, rng = mujoco.MjData(m), np.random.default_rng(0)
         d.qpos[:] = g1.default_qpos()
-        d.qpos[2] += 0.05  # drop onto the floor: contacts must match too
-        d.ctrl[:] = g1.default_joint_pos
-        for _ in range(200):
+        d.qpos[2] += 0.05  # drop onto the floor and flail until fallen: contacts must match too
+        for _ in range(1000):
+            d.ctrl[:] = g1.default_joint_pos + rng.normal(0.0, 0.8, 29)
             mujoco.mj_step(m, d)
         paths.append(d.qpos.copy())
+        full_arena = (mujoco.mjtWarning.mjWARN_CONTACTFULL, mujoco.mjtWarning.mjWARN_CNSTRFULL)
+        assert all(d.warning[w].number == 0 for w in full_arena) and d.maxuse_arena < m.narena / 4
     np.testing.assert_allclose(paths[1], paths[0], atol=1e-9)

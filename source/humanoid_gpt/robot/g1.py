@@ -199,6 +199,7 @@ class G1:
         ls_iterations: int = 20,
         self_collisions: bool = False,
         visuals: bool = True,
+        arena_bytes: int | None = None,
     ) -> mujoco.MjSpec:
         """An editable MjSpec of the G1 with the project's armatures and, as asked, a floor and actuators.
 
@@ -207,6 +208,7 @@ class G1:
         ``self_collisions=False`` (default, as the Isaac Lab task's articulation) lets robot geoms touch the floor only.
         ``visuals=False`` drops the visual-only meshes (they never collide and bodies carry their own inertia): a
         simulation-only model of 0.9 MB instead of 72, which matters when every env owns a randomized copy.
+        ``arena_bytes``: each MjData's arena (contacts, constraints, stack); None keeps MuJoCo's sizing (15.7 MB here).
         """
         spec = mujoco.MjSpec.from_file(str(self.xml_path))
         spec.option.timestep = timestep
@@ -238,6 +240,8 @@ class G1:
                     geom.conaffinity = 0  # still collides with the floor (contype 1 meets the floor's conaffinity 1)
         if not visuals:
             _drop_visual_meshes(spec)
+        if arena_bytes is not None:
+            spec.memory = arena_bytes
         if floor:
             _add_floor(spec)
         return spec
