@@ -33,8 +33,11 @@ def _weights(path) -> dict:
     return load_checkpoint(path)["actor_state_dict"]
 
 
-def test_ppo_iterations_change_the_policy_and_checkpoints_describe_themselves(tmp_path, g1, walk_manifest):
+def test_ppo_iterations_change_the_policy_and_checkpoints_describe_themselves(tmp_path, g1, walk_manifest, capsys):
     run_dir = train_expert(_run(tmp_path), g1)
+    printed = capsys.readouterr().out  # one progress line per iteration, rsl_rl's statistics in TensorBoard
+    assert f"{TASK} iteration 2/2: " in printed and "samples/s" in printed and "ETA 0:00" in printed
+    assert "Learning iteration" not in printed and list(run_dir.glob("events.out.tfevents.*"))
     first, last = _weights(run_dir / "model_0.pt"), _weights(latest_checkpoint(run_dir))
     changed = [k for k in first if not torch.equal(first[k], last[k])]
     assert changed, "two PPO iterations left the actor unchanged"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import time
 from pathlib import Path
 
 from rsl_rl.runners import OnPolicyRunner
@@ -13,9 +16,35 @@ from humanoid_gpt.runs import restore_rng, rng_state, save_checkpoint
 class ExpertRunner(OnPolicyRunner):
     """``meta`` (task, obs sizes, robot, config hash) is written into every checkpoint and checked on resume."""
 
-    def __init__(self, env, train_cfg: dict, log_dir: str | None, meta: dict, device: str = "cpu") -> None:
+    def __init__(
+        self, env, train_cfg: dict, log_dir: str | None, meta: dict, device: str = "cpu", verbose: bool = False
+    ) -> None:
         super().__init__(env, train_cfg, log_dir, device)
         self.meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "train_cfg": train_cfg, **meta}
+        if not verbose:
+            self._one_line_progress()
+
+    def _one_line_progress(self) -> None:
+        """rsl_rl prints a 40-line block per iteration (10,000 lines for a few minutes of training); keep everything
+        it logs (TensorBoard, W&B) and print one line instead: iteration, samples/s, reward, episode length, ETA."""
+        log, logger = self.logger.log, self.logger
+        started = time.time()
+
+        def one_line(**kw) -> None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                log(**kw)
+            it, start, total = kw["it"], kw["start_it"], kw["total_it"]
+            samples = self.cfg["num_steps_per_env"] * self.env.num_envs / (kw["collect_time"] + kw["learn_time"])
+            left = (time.time() - started) / (it + 1 - start) * (total - it - 1)
+            reward = sum(logger.rewbuffer) / len(logger.rewbuffer) if logger.rewbuffer else float("nan")
+            length = sum(logger.lenbuffer) / len(logger.lenbuffer) if logger.lenbuffer else float("nan")
+            print(
+                f"{self.meta.get('task', 'PPO')} iteration {it + 1}/{total}: {samples:,.0f} samples/s, reward "
+                f"{reward:.2f}, episodes {length:.0f} steps, ETA {int(left) // 60}:{int(left) % 60:02d}",
+                flush=True,
+            )
+
+        self.logger.log = one_line
 
     def save(self, path: str, infos: dict | None = None) -> None:
         payload = self.alg.save()

@@ -54,6 +54,7 @@ class ExpertRun:
     randomization: bool = option("domain randomization", default=True)
     threads: int = option("MuJoCo backend: physics threads", minimum=1, default=2)
     compile: bool = option("MuJoCo backend: torch.compile the MDP maths (30-40 s once)", default=False)
+    verbose: bool = option("print rsl_rl's full block of statistics every iteration, not one line", default=False)
     device: str = option("torch and simulation device (Isaac Lab: cuda:0 on a GPU)", default="cpu")
     physics: Literal["newton", "physx"] = option("Isaac Lab physics", default="newton")
     distributed: bool = option("multi-GPU under torchrun: one env set per rank, seeds offset by rank", default=False)
@@ -103,7 +104,16 @@ def run_meta(task: str, env, g1: G1, tracking: TrackingConfig, ppo: dict) -> dic
     }
 
 
-RESUMABLE_OPTIONS = ("max_iterations", "save_interval", "resume", "log_root", "run_name", "threads", "compile")
+RESUMABLE_OPTIONS = (
+    "max_iterations",
+    "save_interval",
+    "resume",
+    "log_root",
+    "run_name",
+    "threads",
+    "compile",
+    "verbose",
+)
 """Run options a resume may change (budget, checkpointing, where it runs); any other is another experiment."""
 
 
@@ -158,7 +168,7 @@ def train_expert(run: ExpertRun, g1: G1, backend: Backend | None = None) -> Path
     with backend.session(plan):
         env = backend.expert_env(plan)
         meta = run_meta(run.task, env, g1, plan.tracking, ppo)
-        runner = ExpertRunner(env, ppo, str(folder), meta, plan.device)
+        runner = ExpertRunner(env, ppo, str(folder), meta, plan.device, run.verbose)
         start = runner.resume(resume_from) if resume_from is not None else 0
         write_text_atomic(
             folder / "config.json",
