@@ -32,7 +32,7 @@ from humanoid_gpt.jobs.stages import Stage, StageResult, run_stage
 from humanoid_gpt.robot.g1 import G1, load_g1
 from humanoid_gpt.runs import latest_checkpoint, robot_hash
 
-RUN_ONLY = ("threads", "executor", "ray_address", "slurm", "compile", "num_envs_eval")
+RUN_ONLY = ("threads", "executor", "ray_address", "slurm", "compile")
 """Settings that change where and how fast a stage runs, not what it makes: left out of the stage keys."""
 STAGES = ("corpus", "hme", "experts", "distill", "export", "sim2sim", "report")
 
@@ -59,18 +59,21 @@ def _key(section) -> dict:
 # 1. corpus --------------------------------------------------------------------------------------------------------
 
 
-def corpus_sources(cfg: MainConfig, data_root: Path, log: Callable[[str], None]) -> tuple[list[dict], list[str]]:
-    """The corpus sources to read: every source whose files exist; an ``optional: true`` source without files is
-    left out (returned by name), a required one is an error naming the preset, the source and the fix."""
+def corpus_sources(
+    cfg: MainConfig, data_root: Path, log: Callable[[str], None]
+) -> tuple[list[dict], list[str], list[Path]]:
+    """The corpus sources to read, every source whose files exist, with those files; an ``optional: true`` source
+    without files is left out (returned by name), a required one is an error naming the preset, the source and the
+    fix."""
     from humanoid_gpt.governance.corpus import load_corpus_config, source_files
 
-    kept, skipped = [], []
+    kept, skipped, files = [], [], []
     for raw in cfg.corpus["sources"]:
         raw = dict(raw)
         optional = bool(raw.pop("optional", False))
         parsed = load_corpus_config({"sources": [raw], "output": "unused"}, data_root=data_root).sources[0]
         try:
-            source_files(parsed, data_root)
+            files += source_files(parsed, data_root)
         except ConfigError as e:
             if not optional:
                 raise ConfigError(
@@ -82,19 +85,16 @@ def corpus_sources(cfg: MainConfig, data_root: Path, log: Callable[[str], None])
             skipped.append(str(raw.get("name")))
             continue
         kept.append(raw)
-    return kept, skipped
+    return kept, skipped, files
 
 
-def files_fingerprint(sources: list[dict], data_root: Path) -> str:
+def files_fingerprint(files: list[Path]) -> str:
     """A digest of every source file's path, size and modification time: a changed file reruns the corpus stage
     (whose units then recompute only the files whose contents changed)."""
-    from humanoid_gpt.governance.corpus import load_corpus_config, source_files
-
     h = hashlib.sha256()
-    for source in load_corpus_config({"sources": sources, "output": "unused"}, data_root=data_root).sources:
-        for f in source_files(source, data_root):
-            st = f.stat()
-            h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -103,11 +103,11 @@ def corpus_stage(cfg: MainConfig, g1: G1, log: Callable[[str], None]) -> Stage:
     from humanoid_gpt.governance.store import export_clips
 
     data_root = settings.data_root()
-    sources, skipped = corpus_sources(cfg, data_root, log)
+    sources, skipped, files = corpus_sources(cfg, data_root, log)
     raw = {**{k: v for k, v in cfg.corpus.items() if k != "output"}, "sources": sources}
     key = {
         "corpus": {k: v for k, v in raw.items() if k not in ("executor", "num_cpus", "ray_address")},
-        "files": files_fingerprint(sources, data_root),
+        "files": files_fingerprint(files),
         "data_root": str(data_root),
         "robot": robot_hash(g1.xml_path),
     }
@@ -615,7 +615,7 @@ def run_main(cfg: MainConfig, g1: G1 | None = None, until: str | None = None) ->
             "sim2sim",
             lambda: sim2sim_stage(cfg, done["corpus"], done["experts"], done["distill"], done["export"], g1, log),
         ),
-        ("report", lambda: report_stage(cfg, done, started, log)),
+        ("report", lambda: report_stage(cfg, done, log)),
     )
     for name, make in steps:
         if stage(name, make):

@@ -76,7 +76,7 @@ def _rel(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
-def markdown(cfg: MainConfig, done: dict[str, StageResult], out: Path, started: float) -> str:
+def markdown(cfg: MainConfig, done: dict[str, StageResult], out: Path) -> str:
     corpus, hme, experts, distill, export, sim = (
         done[k] for k in ("corpus", "hme", "experts", "distill", "export", "sim2sim")
     )
@@ -242,7 +242,7 @@ th {{ background: #f3f3f3; }} img {{ max-width: 100%; }} code {{ background: #f5
 """
 
 
-def write_report(cfg: MainConfig, done: dict[str, StageResult], out: Path, started: float) -> dict:
+def write_report(cfg: MainConfig, done: dict[str, StageResult], out: Path) -> dict:
     import markdown as md_lib
 
     experts_runs = {
@@ -251,7 +251,7 @@ def write_report(cfg: MainConfig, done: dict[str, StageResult], out: Path, start
     }
     students = {n: done["distill"].folder / x["run"] for n, x in done["distill"].summary["students"].items()}
     plot_curves(experts_runs, students, out / "curves.png")
-    text = markdown(cfg, done, out, started)
+    text = markdown(cfg, done, out)
     write_text_atomic(out / "report.md", text)
     video = done["sim2sim"].summary.get("video")
     player = ""
@@ -269,10 +269,10 @@ def write_report(cfg: MainConfig, done: dict[str, StageResult], out: Path, start
     return {"markdown": "report.md", "html": "report.html"}
 
 
-def report_stage(cfg: MainConfig, done: dict[str, StageResult], started: float, log: Callable[[str], None]) -> Stage:
+def report_stage(cfg: MainConfig, done: dict[str, StageResult], log: Callable[[str], None]) -> Stage:
     def build(work: Path) -> dict:
         # Links are relative, and the work folder is a sibling of the published one: they hold after the rename.
-        result = write_report(cfg, done, work, started)
+        result = write_report(cfg, done, work)
         log(f"[report] {work.parent / 'report' / 'report.md'} and report.html")
         return result
 
