@@ -5,6 +5,7 @@ DAgger curve plot of the reports."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from humanoid_gpt.io_utils import atomic_write  # noqa: E402
+from humanoid_gpt.io_utils import atomic_write, write_text_atomic  # noqa: E402
+from humanoid_gpt.metrics import summarize  # noqa: E402
 from humanoid_gpt.motion.clip import clip_windows  # noqa: E402
 from humanoid_gpt.runs import latest_checkpoint  # noqa: E402
 from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
@@ -23,6 +25,12 @@ from humanoid_gpt_sim2sim.evaluate import evaluate  # noqa: E402
 CLUSTERS = {
     # Subject 1's walks for training; another performer's walk held out.
     "walk": (["walk1_subject1", "walk2_subject1", "walk3_subject1"], ["walk1_subject5"]),
+    # Every walk of subjects 1-4 (40 minutes); subject 5's walks held out (issue 12's walk cluster).
+    "walks": (
+        ["walk1_subject1", "walk1_subject2", "walk2_subject1", "walk2_subject3", "walk2_subject4"]
+        + ["walk3_subject1", "walk3_subject2", "walk3_subject3", "walk3_subject4", "walk4_subject1"],
+        ["walk1_subject5", "walk3_subject5"],
+    ),
     "dance": (["dance1_subject1", "dance2_subject1"], ["dance1_subject2"]),
     "fight": (["fight1_subject2", "fightAndSports1_subject1"], ["fight1_subject3"]),
 }
@@ -30,6 +38,48 @@ CLUSTERS = {
 
 def window_set(clips, count: int, seconds: float = 10.0):
     return [w for c in clips for w in clip_windows(c, seconds, count)]
+
+
+def learn_with_curves(runner, env, minutes: float, iterations: int | None, curves_path: Path) -> list[dict]:
+    """PPO in rounds of 10 iterations until ``minutes`` of wall clock or ``iterations`` (equal samples), recording
+    after each round the reward, the episode length and the training MPKPE of the episodes that round finished, and
+    the seconds per iteration spent collecting samples and updating (written to ``curves_path`` as it goes)."""
+    curves, start, first = [], time.time(), True
+    budget = iterations or float("inf")
+    times = {"collect": 0.0, "learn": 0.0}
+    log = runner.logger.log
+
+    def timed_log(**kw):  # rsl_rl hands its per-iteration timings to the logger
+        times["collect"] += kw["collect_time"]
+        times["learn"] += kw["learn_time"]
+        log(**kw)
+
+    runner.logger.log = timed_log
+    while time.time() - start < minutes * 60 and runner.current_learning_iteration < budget:
+        seen, done_before = len(env.metrics.records), runner.current_learning_iteration
+        times.update(collect=0.0, learn=0.0)
+        runner.learn(min(10, budget - runner.current_learning_iteration), init_at_random_ep_len=first)
+        runner.current_learning_iteration += 1  # learn() leaves it on the last finished iteration
+        first = False
+        rounds = runner.current_learning_iteration - done_before
+        recent = summarize(env.metrics.records[seen:])
+        rew = list(runner.logger.rewbuffer)
+        curves.append(
+            {
+                "minutes": (time.time() - start) / 60,
+                "iteration": runner.current_learning_iteration,
+                "mean_reward": sum(rew) / max(len(rew), 1),
+                "episode_s": recent.get("mean_episode_steps", 0) * env.dt,
+                "mpkpe_mm": recent.get("mpkpe_mm"),
+                "mpjpe": recent.get("mpjpe"),
+                "collect_s_per_iteration": times["collect"] / rounds,
+                "learn_s_per_iteration": times["learn"] / rounds,
+            }
+        )
+        print(curves[-1], flush=True)
+        write_text_atomic(curves_path, json.dumps(curves, indent=1))
+    runner.logger.log = log
+    return curves
 
 
 def eval_policy(g1, clips, make_policy, tracking, threads: int = 2) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from evidence_common import CLUSTERS, eval_policy, window_set  # noqa: E402
+from evidence_common import CLUSTERS, eval_policy, learn_with_curves, window_set  # noqa: E402
 
 from humanoid_gpt import settings  # noqa: E402
 from humanoid_gpt.experts.ppo import expert_ppo_cfg  # noqa: E402
@@ -27,7 +26,6 @@ from humanoid_gpt.experts.runner import ExpertRunner  # noqa: E402
 from humanoid_gpt.experts.train import run_meta  # noqa: E402
 from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
-from humanoid_gpt.metrics import summarize  # noqa: E402
 from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
 from humanoid_gpt.robot import load_g1  # noqa: E402
@@ -72,27 +70,7 @@ def main() -> None:
     runner.alg.train_mode()
     print("before:", json.dumps(before, indent=1))
 
-    curves, start, first = [], time.time(), True
-    budget = args.iterations or float("inf")
-    while time.time() - start < args.minutes * 60 and runner.current_learning_iteration < budget:
-        seen = len(env.metrics.records)
-        runner.learn(10, init_at_random_ep_len=first)
-        runner.current_learning_iteration += 1  # learn() leaves it on the last finished iteration
-        first = False
-        recent = summarize(env.metrics.records[seen:])
-        rew = list(runner.logger.rewbuffer)
-        curves.append(
-            {
-                "minutes": (time.time() - start) / 60,
-                "iteration": runner.current_learning_iteration,
-                "mean_reward": sum(rew) / max(len(rew), 1),
-                "episode_s": recent.get("mean_episode_steps", 0) * env.dt,
-                "mpkpe_mm": recent.get("mpkpe_mm"),
-                "mpjpe": recent.get("mpjpe"),
-            }
-        )
-        print(curves[-1], flush=True)
-        write_text_atomic(args.out / "curves.json", json.dumps(curves, indent=1))
+    curves = learn_with_curves(runner, env, args.minutes, args.iterations, args.out / "curves.json")
     runner.save(str(args.out / "run" / f"model_{runner.current_learning_iteration}.pt"))
     policy = runner.get_inference_policy()
     after = {

@@ -5,8 +5,9 @@ For each seed the whole stage runs (PAEs per source partition, embedding of 10-s
 - PAE reconstruction on held-out windows (clips no PAE trained on), normalised MSE per channel group, against a
   baseline predicting each window's own per-channel mean;
 - cluster quality against the labels in the file names (walk, run, dance, karate, ...): purity and normalised
-  mutual information, against a baseline embedding (per joint mean and std of angles and velocities) clustered with
-  the same K and seed;
+  mutual information of the pipeline's clusters and of K-Means (same K and seed) in three spaces: the paper's HME
+  alone, a baseline embedding (per joint mean and std of angles and velocities) alone, and both (the default
+  ``cluster_features``);
 - stability: adjusted Rand index between the clusterings of different seeds (PAEs retrained), and between K-Means
   seeds on one embedding;
 - embedding throughput on one core (frames/s at 50 Hz, loaded clips);
@@ -36,7 +37,7 @@ from humanoid_gpt.hme.corpus import ClipCache, find_corpus, is_heldout
 from humanoid_gpt.hme.embed import embed_corpus, read_embeddings
 from humanoid_gpt.hme.features import gather_windows, window_starts
 from humanoid_gpt.hme.kmeans import kmeans
-from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, build, cluster_count, load_paes, standardize
+from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, build, cluster_count, cluster_space, load_paes
 from humanoid_gpt.hme.scores import adjusted_rand_index, nmi, purity
 from humanoid_gpt.io_utils import write_text_atomic
 
@@ -148,9 +149,16 @@ def main() -> None:
     for cfg in configs.values():  # every seed embedded the same segments in the same order
         assert read_embeddings(cfg.output_dir() / STORE).refs() == refs
 
-    zb, _, _ = standardize(emb.baseline)
-    base_clusters = {s: kmeans(zb, k, s, first.kmeans_iterations, first.kmeans_restarts).labels for s in args.seeds}
-    zh, _, _ = standardize(emb.hme)
+    def clusters_of(features: str) -> dict:
+        """Each seed's own embedding (its PAEs) clustered in ``features`` with that seed's K-Means."""
+        out = {}
+        for s, cfg in configs.items():
+            z, _ = cluster_space(read_embeddings(cfg.output_dir() / STORE), features)
+            out[s] = kmeans(z, k, s, first.kmeans_iterations, first.kmeans_restarts).labels
+        return out
+
+    by_features = {f: clusters_of(f) for f in ("hme", "joint_stats", "hme+joint_stats")}
+    zh, _ = cluster_space(emb, "hme")
     kmeans_only = {s: kmeans(zh, k, s, first.kmeans_iterations, first.kmeans_restarts).labels for s in args.seeds}
 
     def mean_std(values: list[float]) -> dict:
@@ -159,12 +167,8 @@ def main() -> None:
     def pair_ari(assign: dict) -> dict:
         return mean_std([adjusted_rand_index(assign[a], assign[b]) for a, b in itertools.combinations(assign, 2)])
 
-    # Both together: does the HME add to plain joint statistics? (each part standardised, then concatenated)
-    both = np.concatenate([zh, zb], axis=1)
-    both_clusters = {s: kmeans(both, k, s, first.kmeans_iterations, first.kmeans_restarts).labels for s in args.seeds}
-    q_hme = [quality(labels, c, sources) for c in hme_clusters.values()]
-    q_base = [quality(labels, c, sources) for c in base_clusters.values()]
-    q_both = [quality(labels, c, sources) for c in both_clusters.values()]
+    rows = {f"pipeline ({first.cluster_features})": hme_clusters, **by_features}
+    qualities = {key: [quality(labels, c, sources) for c in assign.values()] for key, assign in rows.items()}
     majority = max(np.unique(labels, return_counts=True)[1]) / len(labels)
     result = {
         "corpus": {
@@ -180,13 +184,13 @@ def main() -> None:
         "reconstruction": reconstruction(first, ClipCache(first)),
         "cluster_quality": {
             key: {m: mean_std([q[m] for q in qs]) for m in ("purity", "nmi_labels", "nmi_source")}
-            for key, qs in (("hme", q_hme), ("baseline_joint_stats", q_base), ("hme_plus_baseline", q_both))
+            for key, qs in qualities.items()
         },
         "purity_of_a_single_cluster": float(majority),  # the share of the commonest label: purity's floor
         "stability_ari": {
             "hme_pipeline_across_seeds": pair_ari(hme_clusters),
             "hme_kmeans_seeds_fixed_embedding": pair_ari(kmeans_only),
-            "baseline_kmeans_seeds": pair_ari(base_clusters),
+            "joint_stats_kmeans_seeds": pair_ari(by_features["joint_stats"]),
         },
         "throughput_one_core": throughput(first),
         "diversity": json.loads((first.output_dir() / DIVERSITY).read_text())["rows"],

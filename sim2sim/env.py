@@ -22,6 +22,7 @@ from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
 from humanoid_gpt.mdp.randomization import push_velocity, sample_env_params
 from humanoid_gpt.mdp.reset import ReferenceClock
 from humanoid_gpt.mdp.rewards import TrackingStep, compute_rewards
+from humanoid_gpt.mdp.sampling import StartSampler
 from humanoid_gpt.mdp.terminations import compute_failures, motion_ended
 from humanoid_gpt.metrics import MetricsAccumulator, step_errors
 from humanoid_gpt.motion.library import MotionLibrary
@@ -88,6 +89,7 @@ class MujocoTrackingEnv(VecEnv):
 
         n, a = num_envs, self.num_actions
         self.clock = ReferenceClock(library, n, self.dt)
+        self.starts = StartSampler(library, cfg.sampling)
         self.episode_length_buf = torch.zeros(n, dtype=torch.long)
         self.action = torch.zeros(n, a)
         self.prev_action = torch.zeros(n, a)
@@ -127,7 +129,7 @@ class MujocoTrackingEnv(VecEnv):
         if len(env_ids) == 0:
             return
         if self.schedule is None:
-            clips, times = self.library.sample(len(env_ids), self.generator)
+            clips, times = self.starts.sample(len(env_ids), self.generator)
         else:
             clips = self.clock.clip_ids[env_ids].clone()
             for k, e in enumerate(env_ids.tolist()):
@@ -236,7 +238,10 @@ class MujocoTrackingEnv(VecEnv):
             log["/termination/unstable_resets"] = unstable.sum().float()
             log["/termination/non_finite_action"] = bad_action.sum().float()
             log["/episode_length_s"] = self.episode_length_buf[done_ids].float().mean() * self.dt
+            fell = failed.nonzero().flatten()
+            self.starts.record(self.clock.clip_ids[fell], self.clock.motion_time[fell])
             self._start_episodes(done_ids)
+        self.starts.step()
         obs = self.get_observations()
         return obs, reward * self.active, done, extras
 
@@ -268,6 +273,7 @@ class MujocoTrackingEnv(VecEnv):
             "next_scheduled": self._next_scheduled,
             "episode_sums": {k: v.clone() for k, v in self._episode_sums.items()},
             "generator": self.generator.get_state(),
+            "start_sampler": self.starts.state(),
             "observations": self._last_obs.clone(),  # drawn with sensor noise: recomputing would draw again
         }
 
@@ -285,6 +291,8 @@ class MujocoTrackingEnv(VecEnv):
         self._next_scheduled = state["next_scheduled"]
         self._episode_sums = {k: v.clone() for k, v in state["episode_sums"].items()}
         self.generator.set_state(state["generator"])
+        if "start_sampler" in state:  # snapshots from before adaptive sampling carry none
+            self.starts.load_state(state["start_sampler"])
         self.ref_next, self._clocks_moved = self.clock.reference(self.dt), False
         self._restored_obs = state["observations"]
 

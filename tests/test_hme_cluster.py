@@ -189,3 +189,34 @@ def test_a_pae_made_for_other_features_or_rate_is_refused(tmp_path):
     torch.save(payload, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="features 'someone-elses-features/v3'.*Refit"):
         load_pae(tmp_path / "foreign.pt", cfg)
+
+
+def test_clusters_use_posture_statistics_beside_the_hme_by_default(tmp_path):
+    """Two postures (a crouch and an upright stance) with the same rhythm: the HME alone cannot tell them apart, the
+    default cluster space (HME and joint statistics) does; a misspelt space is refused."""
+    from humanoid_gpt.errors import ConfigError
+    from humanoid_gpt.hme.embed import Embeddings
+    from humanoid_gpt.hme.pipeline import cluster
+
+    rng = np.random.default_rng(0)
+    posture = np.repeat([0, 1], 20)
+    rows = [
+        {"key": f"h@{i}:{i + 1}", "clip_hash": "h", "path": WALK, "source": "lafan1", "label": "ab"[p], "start": i,
+         "stop": i + 1, "fps": 30.0, "seconds": 10.0, "heldout": False, "windows": 1, "complexity": 1.0,
+         "hme": rng.normal(size=8), "baseline": np.full(116, 3.0 * p) + 0.1 * rng.normal(size=116)}
+        for i, p in enumerate(posture)
+    ]  # fmt: skip
+    Embeddings.from_rows(rows, 8, {"format": "hgpt.hme.embeddings", "schema_version": 1}).save(
+        tmp_path / "embeddings.parquet"
+    )
+
+    def purity_of(**features) -> float:
+        manifest = load_manifest(cluster(HMEConfig(output=str(tmp_path), k=2, **features)))
+        assert manifest.meta["cluster_features"] == features.get("cluster_features", "hme+joint_stats")
+        of = {ref: cid for cid, refs in manifest.clusters.items() for ref in refs}
+        return purity(np.asarray([of[f"{WALK}@{i}:{i + 1}"] for i in range(len(rows))]), posture)
+
+    assert purity_of() == 1.0
+    assert purity_of(cluster_features="hme") < 0.9
+    with pytest.raises(ConfigError, match="cluster_features='pose'"):
+        HMEConfig(cluster_features="pose").validate()

@@ -15,6 +15,7 @@ from humanoid_gpt.hme.clusters import load_clip_refs
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
 from humanoid_gpt.mdp.reset import ReferenceClock
 from humanoid_gpt.mdp.rewards import TrackingStep
+from humanoid_gpt.mdp.sampling import StartSampler
 from humanoid_gpt.metrics import step_errors
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import load_g1
@@ -45,6 +46,7 @@ class MotionReferenceCommand(CommandTerm):
         self.root_id = int(root_ids[0])
         self.dt = env.step_dt
         self.clock = ReferenceClock(self.library, self.num_envs, self.dt, self.device)
+        self.starts = StartSampler(self.library, self.tracking.sampling)
         self.metrics = {k: torch.zeros(self.num_envs, device=self.device) for k in ("mpkpe_mm", "mpjpe")}
         self._cache: dict = {}
         self._version = 0
@@ -120,7 +122,11 @@ class MotionReferenceCommand(CommandTerm):
         env_ids = torch.as_tensor(env_ids, device=self.device, dtype=torch.long)
         if len(env_ids) == 0:
             return
-        clips, times = self.library.sample(len(env_ids))
+        terminated = getattr(getattr(self._env, "termination_manager", None), "terminated", None)
+        if terminated is not None:  # failures (not time-outs) count where they happened, as in the MuJoCo harness
+            fell = env_ids[terminated[env_ids]]
+            self.starts.record(self.clock.clip_ids[fell], self.clock.motion_time[fell])
+        clips, times = self.starts.sample(len(env_ids))
         self.start_at(env_ids, clips, times)
 
     def start_at(self, env_ids: torch.Tensor, clip_ids: torch.Tensor, times: torch.Tensor) -> None:
@@ -136,6 +142,7 @@ class MotionReferenceCommand(CommandTerm):
         self._version += 1
 
     def _update_command(self) -> None:
+        self.starts.step()
         self.clock.advance()
         self._version += 1
 

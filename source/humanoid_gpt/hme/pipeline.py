@@ -180,8 +180,21 @@ def diversity_rows(emb: Embeddings) -> list[dict]:
     return diversity_table(emb.hme, {"source": emb.source, "split": split})
 
 
+def cluster_space(emb: Embeddings, features: str) -> tuple[np.ndarray, dict]:
+    """The points K-Means clusters for ``features`` (HMEConfig.cluster_features): each block of the embedding
+    standardised, then concatenated; and each block's standardisation, to place new segments the same way."""
+    blocks = {"hme": emb.hme, "joint_stats": emb.baseline}
+    parts, scales = [], {}
+    for name in features.split("+"):
+        z, mean, std = standardize(blocks[name])
+        parts.append(z)
+        scales[name] = {"mean": mean.tolist(), "std": std.tolist()}
+    return np.concatenate(parts, axis=1), scales
+
+
 def cluster(config: HMEConfig | dict | str | Path | None = None) -> Path:
-    """K-Means on the standardised HME vectors -> ``clusters.json`` (and ``diversity.json``); returns the manifest."""
+    """K-Means on the standardised embedding (``cluster_features``) -> ``clusters.json`` (and ``diversity.json``);
+    returns the manifest."""
     cfg = as_config(config)
     out = cfg.output_dir()
     emb = read_embeddings(out / STORE)
@@ -191,7 +204,7 @@ def cluster(config: HMEConfig | dict | str | Path | None = None) -> Path:
             f"{len(emb)} segments in {out / STORE} for k={k} clusters: there must be at least as many segments as "
             "clusters. Fix: lower k (or raise target_cluster_size), shorten segment_seconds, or add clips"
         )
-    z, mean, std = standardize(emb.hme)
+    z, scales = cluster_space(emb, cfg.cluster_features)
     result = kmeans(z, k, cfg.seed, cfg.kmeans_iterations, cfg.kmeans_restarts)
     info = {
         "embeddings": STORE,
@@ -202,7 +215,8 @@ def cluster(config: HMEConfig | dict | str | Path | None = None) -> Path:
         "segment_seconds": cfg.segment_seconds,
         "balance_temperature": cfg.balance_temperature,
         "hme_names": emb.meta.get("hme_names"),
-        "standardization": {"mean": mean.tolist(), "std": std.tolist()},
+        "cluster_features": cfg.cluster_features,
+        "standardization": scales,
     }
     manifest = manifest_from_labels(emb, result.labels, z, result.centers, info)
     path = manifest.save(out / MANIFEST)

@@ -102,7 +102,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def write_report(cfg: HMEConfig) -> Path:
-    from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, load_paes, standardize
+    from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, cluster_space, load_paes
 
     plt = _figure()
     out = cfg.output_dir()
@@ -113,11 +113,12 @@ def write_report(cfg: HMEConfig) -> Path:
     diversity = json.loads((out / DIVERSITY).read_text())["rows"]
     cluster_of = {ref: cid for cid, refs in manifest.clusters.items() for ref in refs}
     assigned = np.asarray([cluster_of.get(r, "none") for r in emb.refs()])
-    z, _, _ = standardize(emb.hme)
+    z, _ = cluster_space(emb, cfg.cluster_features)  # the space K-Means clustered
     xy, var = pca_2d(z)
-    _scatter(plt, xy, assigned, f"HME PCA by cluster (K={len(manifest.clusters)})", figs / "pca_cluster.png", False)
-    _scatter(plt, xy, emb.source, "HME PCA by source", figs / "pca_source.png", True)
-    _scatter(plt, xy, emb.label, "HME PCA by file-name label", figs / "pca_label.png", True)
+    space = cfg.cluster_features.replace("+", " + ")
+    _scatter(plt, xy, assigned, f"{space} PCA by cluster (K={len(manifest.clusters)})", figs / "pca_cluster.png", False)
+    _scatter(plt, xy, emb.source, f"{space} PCA by source", figs / "pca_source.png", True)
+    _scatter(plt, xy, emb.label, f"{space} PCA by file-name label", figs / "pca_label.png", True)
 
     sizes = [len(v) for v in manifest.clusters.values()]
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt.errors import ConfigError
+from humanoid_gpt.mdp.sampling import StartSamplingConfig
 from humanoid_gpt.robot.g1 import END_EFFECTOR_BODIES, G1, G1_KEYPOINT_NAMES
 
 
@@ -108,6 +109,7 @@ class TrackingConfig:
     rewards: RewardConfig = field(default_factory=RewardConfig)
     terminations: TerminationConfig = field(default_factory=TerminationConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    sampling: StartSamplingConfig = field(default_factory=StartSamplingConfig)
 
     @property
     def decimation(self) -> int:
@@ -125,11 +127,18 @@ class TrackingConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrackingConfig:
-        """Inverse of :meth:`to_dict` (lists from JSON become tuples again)."""
+        """Inverse of :meth:`to_dict` (lists from JSON become tuples again). Parts a config saved before they existed
+        (``sampling``) take their defaults."""
         tup = lambda x: {k: tuple(v) if isinstance(v, list) else v for k, v in x.items()}  # noqa: E731
-        parts = {"rewards": RewardConfig, "terminations": TerminationConfig, "randomization": RandomizationConfig}
+        parts = {
+            "rewards": RewardConfig,
+            "terminations": TerminationConfig,
+            "randomization": RandomizationConfig,
+            "sampling": StartSamplingConfig,
+        }
         return cls(
-            **tup({k: v for k, v in d.items() if k not in parts}), **{k: c(**tup(d[k])) for k, c in parts.items()}
+            **tup({k: v for k, v in d.items() if k not in parts}),
+            **{k: c(**tup(d[k])) for k, c in parts.items() if k in d},
         )
 
     def validate(self) -> None:
@@ -146,6 +155,7 @@ class TrackingConfig:
             )
         if self.episode_seconds <= self.control_dt:
             raise ConfigError("episode_seconds must exceed one control step")
+        self.sampling.validate()
 
 
 @dataclass
