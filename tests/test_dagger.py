@@ -155,3 +155,12 @@ def test_distributed_training_with_gloo_matches_one_process_on_the_whole_batch(t
     for name, value in single.student.state_dict().items():
         assert torch.equal(ranks[0][name], ranks[1][name]), f"ranks disagree on {name}"
         assert torch.allclose(ranks[0][name], value, atol=1e-5), f"{name} differs from one process on the whole batch"
+
+
+def test_a_balance_temperature_outside_0_1_is_refused():
+    from humanoid_gpt.errors import ConfigError
+    from humanoid_gpt.students.dagger import DaggerConfig
+
+    DaggerConfig(balance_temperature=0.5).validate(16)
+    with pytest.raises(ConfigError, match="--balance-temperature 1.5 must be within"):
+        DaggerConfig(balance_temperature=1.5).validate(16)

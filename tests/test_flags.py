@@ -26,10 +26,10 @@ def test_defaults_are_the_dataclass_defaults_in_both_spellings():
 
 def test_flags_fill_fields_nested_configs_included():
     args = ["--registry", "r.json", "--num_envs", "8", "--max_iterations", "3", "--lr", "0.001"]
-    args.append("--no_balance_clusters")
+    args += ["--balance_temperature", "0.5"]
     run = from_args(DistillRun, _parser(DistillRun, "isaaclab").parse_args(args))
     assert run.registry == Path("r.json") and run.dagger.num_envs == 8 and run.dagger.max_iterations == 3
-    assert run.dagger.lr == 0.001 and run.dagger.balance_clusters is False
+    assert run.dagger.lr == 0.001 and run.dagger.balance_temperature == 0.5
     assert run.dagger.seed == DistillRun(Path("r.json")).dagger.seed  # untouched options keep their defaults
     hgpt = _parser(ExpertRun, "hgpt").parse_args(["--task", "t", "--num-envs", "16", "--relative-actions"])
     run = from_args(ExpertRun, hgpt)
@@ -54,7 +54,7 @@ def test_to_flags_rebuilds_the_run_in_another_process(style):
         manifest=Path("m.json"),
         student="mlp",
         context=8,
-        dagger=DaggerConfig(num_envs=4, lr=1e-3, balance_clusters=False, max_minutes=2.5),
+        dagger=DaggerConfig(num_envs=4, lr=1e-3, balance_temperature=0.0, max_minutes=2.5),
     )
     assert from_args(DistillRun, _parser(DistillRun, style).parse_args(to_flags(run, style))) == run
     expert = ExpertRun("HGPT-Cluster-003", relative_actions=True, randomization=False, num_envs=8)

@@ -46,7 +46,11 @@ class DaggerConfig:
     beta_end: float = option("the same after the warm-up", minimum=0.0, default=0.0)
     beta_iterations: int = option("iterations over which teacher actions fade out", minimum=0, default=50)
     max_resident_teachers: int = option("experts kept in memory at once", minimum=1, default=8)
-    balance_clusters: bool = option("sample each cluster's clips equally often in total", default=True)
+    balance_temperature: float = option(
+        "cluster balance of the clips sampled: 0 as the data is, 1 every cluster equally often in total (HME)",
+        minimum=0.0,
+        default=1.0,
+    )
     save_interval: int = option("iterations between checkpoints", minimum=1, default=50)
     seed: int = option("seed of the envs, the student and the sampler", default=1)
 
@@ -55,6 +59,11 @@ class DaggerConfig:
             raise ConfigError(
                 f"--steps-per-iteration {self.steps_per_iteration} must be a whole number of windows of the context "
                 f"H={context} (--context)"
+            )
+        if not 0.0 <= self.balance_temperature <= 1.0:
+            raise ConfigError(
+                f"--balance-temperature {self.balance_temperature} must be within [0, 1] (0: clips as the data is, "
+                "1: every cluster equal)"
             )
         if not 0.0 <= self.beta_end <= 1.0 or not 0.0 <= self.beta_start <= 1.0:
             raise ConfigError("beta_start and beta_end are probabilities in [0, 1]")

@@ -75,7 +75,7 @@ def plan_distill(
     manifest = manifest or active_manifest(run.manifest)
     files, weights, owner = cluster_clip_table(
         {c: manifest.clips(c) for c in clusters},
-        run.dagger.balance_clusters,  # bool: temperature 1 or 0
+        run.dagger.balance_temperature,
     )
     return DistillPlan(
         clusters=tuple(clusters),
