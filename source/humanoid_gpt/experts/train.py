@@ -52,6 +52,7 @@ class ExpertRun:
     resume: Path | None = option("a run folder (its latest checkpoint) or a checkpoint file", default=None)
     relative_actions: bool = option("actions relative to the next reference pose", default=False)
     randomization: bool = option("domain randomization", default=True)
+    adaptive_sampling: bool = option("start episodes more often where they fail (BeyondMimic's bins)", default=False)
     threads: int = option("MuJoCo backend: physics threads", minimum=1, default=2)
     compile: bool = option("MuJoCo backend: torch.compile the MDP maths (30-40 s once)", default=False)
     verbose: bool = option("print rsl_rl's full block of statistics every iteration, not one line", default=False)
@@ -65,6 +66,7 @@ class ExpertRun:
         if self.tracking is not None:
             return self.tracking
         tracking = TrackingConfig(action_relative_to_reference=self.relative_actions)
+        tracking.sampling.adaptive = self.adaptive_sampling
         if not self.randomization:
             tracking.randomization = RandomizationConfig.off()
         return tracking

@@ -246,6 +246,7 @@ def experts_stage(cfg: MainConfig, hme: StageResult, g1: G1, log: Callable[[str]
                     resume=folder if done is not None else None,
                     relative_actions=e.relative_actions,
                     randomization=e.randomization,
+                    adaptive_sampling=e.adaptive_sampling,
                     threads=e.threads,
                     compile=e.compile,
                     device=cfg.device,
