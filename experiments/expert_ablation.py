@@ -55,6 +55,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "learning rate fixed at 3e-4 (adaptive-KL schedule)",
         {"ppo.algorithm.schedule": "fixed", "ppo.algorithm.learning_rate": 3e-4},
     ),
+    "small-net": (
+        "actor and critic 256-256-128 (512-256-128)",
+        {"ppo.actor.hidden_dims": [256, 256, 128], "ppo.critic.hidden_dims": [256, 256, 128]},
+    ),
     "ee0.35": ("end-effector height termination at 0.35 m (0.25)", {"tracking.terminations.end_effector_height": 0.35}),
     "absolute": ("actions relative to the default pose", {"tracking.action_relative_to_reference": False}),
     "full-dr": (

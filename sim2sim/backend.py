@@ -30,7 +30,7 @@ class MujocoBackend:
         return contextlib.nullcontext()  # C MuJoCo needs no runtime beyond the process
 
     def _env(self, plan: EnvPlan) -> MujocoTrackingEnv:
-        clips = load_clip_refs(plan.clips, self.g1, progress=True)  # whole files or manifest segments
+        clips = load_clip_refs(plan.clips, self.g1, progress=True)  # files, segments, corpus clips (FK cached)
         library = MotionLibrary.from_clips(clips, self.g1, plan.tracking.keypoints, weights=plan.weights)
         return MujocoTrackingEnv(
             self.g1, library, plan.tracking, plan.num_envs, plan.seed, plan.threads, compile=plan.compile

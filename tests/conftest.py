@@ -75,6 +75,38 @@ def walk_manifest(tmp_path, monkeypatch, lafan1_dir):
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory, lafan1_dir):
+    """A built corpus (float32, 50 Hz, no warps, one split) of two short LAFAN1-G1 takes, one with a one-frame pop
+    the filters trim around (two clips with ids ``lafan1/pop_subject1@<start>:<stop>``), and its clips exported as
+    files (``store.export_clips``): ``(corpus folder, export folder)``. About 2 s."""
+    import numpy as np
+
+    from humanoid_gpt.governance.corpus import build_corpus, load_corpus_config
+    from humanoid_gpt.governance.store import export_clips
+    from humanoid_gpt.robot import G1_JOINT_NAMES
+
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    src = root / "src"
+    src.mkdir()
+    walk = np.loadtxt(lafan1_dir / "walk1_subject2.csv", delimiter=",", max_rows=150)
+    np.savetxt(src / "walk1_subject2.csv", walk, delimiter=",", fmt="%.10g")
+    pop = np.loadtxt(lafan1_dir / "walk1_subject1.csv", delimiter=",", max_rows=300)
+    pop[150, 7 + G1_JOINT_NAMES.index("right_shoulder_pitch_joint")] += 1.5  # a mocap glitch: trimmed around
+    np.savetxt(src / "pop_subject1.csv", pop, delimiter=",", fmt="%.10g")
+    source = {"name": "lafan1", "path": str(src / "*.csv"), "format": "g1", "fps": 30, "licence": "CC BY-NC-ND 4.0"}
+    config = {
+        "name": "tiny",
+        "output": str(root / "corpus"),
+        "sources": [{**source, "performer": {"regex": r"(subject\d+)", "namespace": "lafan1"}}],
+        "warps": {"factors": []},
+        "splits": {"train": 1.0, "val": 0.0, "test": 0.0},
+    }
+    build_corpus(load_corpus_config(config), progress=False)
+    export_clips(root / "corpus", root / "clips")
+    return root / "corpus", root / "clips"
+
+
 EXPERT_TRACKING_KW = dict(action_relative_to_reference=True)
 
 

@@ -1,7 +1,8 @@
 """The corpus build on a few short clips made in tmp_path from the shared LAFAN1-G1 takes: manifest rows,
 performer-disjoint splits, duplicates removed, the card; a rerun does nothing; a crashed build resumes; a corrupt
 shard is rebuilt; bad configs fail before anything is written; Ray builds the same corpus; the motion library from
-the corpus equals ``MotionLibrary.from_clips`` on the same clips."""
+the corpus equals ``MotionLibrary.from_clips`` on the same clips; a cluster manifest of exported files becomes one of
+the corpus's clips."""
 
 from __future__ import annotations
 
@@ -279,3 +280,53 @@ def test_ray_builds_the_same_corpus(src, tmp_path):
     assert _key(manifests[0]) == _key(manifests[1]) and len(manifests[0]) == 4
     for a, b in zip(manifests[0], manifests[1], strict=True):
         assert {k: v for k, v in a.items() if k != "path"} == {k: v for k, v in b.items() if k != "path"}
+
+
+def test_a_manifest_of_exported_files_becomes_one_of_corpus_clips(tiny_corpus, g1, monkeypatch):
+    """The main job's rewrite of the HME manifest: every exported file (whole, or a segment) becomes the corpus clip
+    it was written from, with the same frames, and the result loads as the files do."""
+    from humanoid_gpt.governance.store import export_paths
+    from humanoid_gpt.hme.clusters import (
+        ClusterManifest,
+        ManifestError,
+        corpus_manifest,
+        load_clip_refs,
+        load_manifest,
+    )
+
+    folder, files = tiny_corpus
+    rows = read_manifest(folder)
+    paths = export_paths(rows)
+    assert sorted(files / p for p in paths.values()) == sorted(files.rglob("*.npz"))  # what export_clips wrote
+    for row in rows:  # an exported file keeps its clip's frames and rate: segments map frame for frame
+        clip = load_clip(files / paths[row["clip_id"]], g1=g1)
+        assert (clip.num_frames, clip.fps) == (row["frames"], row["fps"])
+    walk, trimmed = "lafan1/walk1_subject2", next(r["clip_id"] for r in rows if r["status"] == "trim")
+    # HME writes entries relative to the data root when under it: a relative one resolves there too.
+    monkeypatch.setenv("HGPT_DATA_ROOT", str(files.parent))
+    relative = (files / paths[trimmed]).relative_to(files.parent).as_posix()
+    hme = ClusterManifest(
+        {"000": [str(files / paths[walk]), f"{files / paths[walk]}@5:40"], "001": [relative, f"{relative}@0:30"]},
+        "hme/clusters.json",
+        {"k": 2},
+    )
+    rewritten = corpus_manifest(hme, folder, files)
+    frames = {r["clip_id"]: r["frames"] for r in rows}
+    assert rewritten.clusters == {
+        "000": [f"{folder}::{walk}", f"{folder}::{walk}@5:40"],
+        "001": [f"{folder}::{trimmed}@0:{frames[trimmed]}", f"{folder}::{trimmed}@0:30"],
+    }
+    assert rewritten.meta["k"] == 2 and rewritten.meta["corpus"] == str(folder)
+    back = load_manifest(rewritten.save(folder.parent / "clusters_corpus.json"))
+    for cluster in hme.clusters:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = load_clip_refs(hme.clip_refs(cluster), g1)
+        got = load_clip_refs(back.clip_refs(cluster), g1)
+        assert [c.num_frames for c in got] == [c.num_frames for c in want]
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a.joint_pos, b.joint_pos)
+            assert a.kinematics is not None and b.kinematics is None
+    stray = ClusterManifest({"000": [str(files / "train" / "elsewhere.npz")]}, "hme/clusters.json")
+    with pytest.raises(ManifestError, match="hme/clusters.json: entry .*elsewhere.npz.* is not a clip file exported"):
+        corpus_manifest(stray, folder, files)

@@ -1,5 +1,7 @@
 """The motion library answers batched (clip, time) queries with the clips' own frames and FK, interpolated."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,98 @@ def test_float32_library_is_close_to_float64(clips, g1, lib):
 def test_short_clip_is_rejected(clips, g1):
     with pytest.raises(ValueError, match="at least 2"):
         MotionLibrary.from_clips([clips[0].slice(0, 1)], g1)
+
+
+def _packed(lib: MotionLibrary) -> torch.Tensor:
+    """Every packed value and quaternion (not the slerp tables, whose 1/sin of near-zero angles amplify round-off)."""
+    return lib._data[:, : lib._num_linear + 4 * lib._num_quats]
+
+
+@contextlib.contextmanager
+def _no_forward_kinematics():
+    def refuse(*args, **kwargs):
+        raise AssertionError("forward kinematics ran")
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("humanoid_gpt.motion.library.clip_body_states", refuse)
+        m.setattr("humanoid_gpt.motion.kinematics.forward_kinematics", refuse)
+        yield
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_corpus):
+    """Clip id -> the file ``export_clips`` wrote it to, for every clip of the tiny corpus."""
+    from humanoid_gpt.governance.store import export_paths, read_manifest
+
+    folder, files = tiny_corpus
+    return {clip_id: files / path for clip_id, path in export_paths(read_manifest(folder)).items()}
+
+
+def test_corpus_clips_give_their_exported_files_library_without_forward_kinematics(tiny_corpus, exported, g1):
+    from humanoid_gpt.governance.store import read_manifest
+    from humanoid_gpt.hme.clusters import ClipRef, load_clip_refs
+
+    folder, _ = tiny_corpus
+    rows = read_manifest(folder)
+    from_files = MotionLibrary.from_clips(load_clip_refs([exported[r["clip_id"]] for r in rows], g1), g1)
+    with _no_forward_kinematics():
+        clips = load_clip_refs([ClipRef.corpus_clip(folder, r["clip_id"], r["frames"]) for r in rows], g1)
+        from_corpus = MotionLibrary.from_clips(clips, g1)
+        picked = MotionLibrary.from_clips(clips, g1, ("torso_link", "pelvis"))  # cached bodies in any order
+        with pytest.raises(AssertionError, match="forward kinematics ran"):  # a body the corpus did not cache
+            MotionLibrary.from_clips(clips, g1, ("pelvis", "waist_yaw_link"))
+    assert torch.equal(from_corpus.num_frames, from_files.num_frames)
+    torch.testing.assert_close(_packed(from_corpus), _packed(from_files), rtol=0, atol=1e-5)
+    ids, times = from_corpus.sample(64, torch.Generator().manual_seed(0))
+    full, subset = from_corpus.frames(ids, times), picked.frames(ids, times)
+    torso, pelvis = (from_corpus.body_names.index(b) for b in ("torso_link", "pelvis"))
+    assert torch.equal(subset.body_pos, full.body_pos[:, [torso, pelvis]])
+    assert torch.equal(subset.body_quat, full.body_quat[:, [torso, pelvis]])
+
+
+def test_a_corpus_segment_keeps_the_whole_clips_kinematics(tiny_corpus, exported, g1):
+    """Frames [a, b) of a corpus clip: the sliced file's frames; the library rows of the whole clip, so the same as a
+    file segment's but at its two edges, where the file segment has one-sided differences and the corpus the
+    central ones across the edge."""
+    from humanoid_gpt.hme.clusters import ClipRef, load_clip_refs
+
+    folder, _ = tiny_corpus
+    walk, a, b = "lafan1/walk1_subject2", 10, 60
+    (sliced,) = load_clip_refs([f"{exported[walk]}@{a}:{b}"], g1)
+    file_segment = MotionLibrary.from_clips([sliced], g1)
+    with _no_forward_kinematics():
+        segment, whole = load_clip_refs([ClipRef(folder, a, b, walk), ClipRef(folder, clip_id=walk)], g1)
+        lib, whole_lib = MotionLibrary.from_clips([segment], g1), MotionLibrary.from_clips([whole], g1)
+    for key in ("root_pos", "root_quat", "joint_pos"):
+        np.testing.assert_array_equal(getattr(segment, key), getattr(sliced, key))
+    assert torch.equal(_packed(lib), _packed(whole_lib)[a:b])
+    L, n = lib._layout, lib._num_linear
+    for cols in (L["joint_pos"], L["root_pos"], L["body_pos"], slice(n, None)):  # positions and quaternions
+        torch.testing.assert_close(_packed(lib)[:, cols], _packed(file_segment)[:, cols], rtol=0, atol=1e-5)
+    for key in ("joint_vel", "root_lin_vel", "root_ang_vel", "body_lin_vel", "body_ang_vel"):
+        inner = (_packed(lib) - _packed(file_segment))[1:-1, L[key]]
+        assert inner.abs().max() < 1e-5, key
+    edges = (_packed(lib) - _packed(file_segment))[[0, -1], L["joint_vel"]]
+    assert edges.abs().max() > 1e-3  # one-sided differences at the file segment's edges
+
+
+def test_changing_frames_drops_cached_kinematics(tiny_corpus, g1):
+    from humanoid_gpt.governance.store import load_clips_from_corpus
+    from humanoid_gpt.governance.warp import time_warp
+
+    folder, _ = tiny_corpus
+    (clip,) = load_clips_from_corpus(folder, clips=["lafan1/walk1_subject2"])
+    cached = clip.kinematics
+    assert cached is not None and cached.num_frames == clip.num_frames
+    assert clip.replace(name="renamed").kinematics is cached  # not a frame change
+    part = clip.slice(5, 25)
+    assert part.kinematics.num_frames == 20 and np.array_equal(part.kinematics.joint_vel, cached.joint_vel[5:25])
+    changed = [
+        clip.replace(joint_pos=clip.joint_pos + 0.1),
+        clip.replace(root_pos=clip.root_pos + 1.0),
+        clip.replace(fps=clip.fps * 2),
+        clip.resample(30.0),
+        time_warp(clip, 1.25, 50.0),
+    ]
+    assert all(c.kinematics is None for c in changed)
+    assert clip.replace(joint_pos=clip.joint_pos.copy(), kinematics=cached).kinematics is cached  # given: kept

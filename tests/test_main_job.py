@@ -143,6 +143,14 @@ def test_main_job_runs_every_stage_resumes_and_reruns_only_what_changed(tmp_path
     manifest = json.loads((out / "hme" / "clusters.json").read_text())
     entries = [e for clips in manifest["clusters"].values() for e in clips]
     assert entries and not [e for e in entries if "/cmu/" in e or "/test/" in e]
+    # Experts and distillation train on those clusters as clips of the corpus (its cached kinematics), not files.
+    as_corpus = json.loads((out / "experts" / "clusters_corpus.json").read_text())
+    corpus_clips = [e for clips in as_corpus["clusters"].values() for e in clips]
+    assert as_corpus["schema_version"] == 3 and len(corpus_clips) == len(entries)
+    assert all(e.startswith(f"{(out / 'corpus' / 'corpus').resolve()}::lafan1/") for e in corpus_clips)
+    runs = [*(out / "experts" / "runs").rglob("config.json"), *(out / "distill" / "runs").rglob("config.json")]
+    manifests = {Path(json.loads(r.read_text())["run"]["manifest"]).name for r in runs}
+    assert len(runs) >= 2 and manifests == {"clusters_corpus.json"}
     export = json.loads((out / "export" / "stage.json").read_text())["summary"]
     assert export["parity_max_abs"] <= 1e-5
     from humanoid_gpt.experts.registry import ExpertRegistry

@@ -32,7 +32,7 @@ class EnvPlan:
     """What every tracking env is built from. ``threads`` and ``compile`` concern the MuJoCo backend, ``physics``
     the Isaac Lab one; a backend ignores what it has no use for."""
 
-    clips: tuple[Path | ClipRef, ...]  # whole files, or clip segments of an HME manifest (load_clip_refs loads both)
+    clips: tuple[Path | ClipRef, ...]  # files, segments, corpus clips of a manifest (load_clip_refs loads all)
     tracking: TrackingConfig
     num_envs: int
     seed: int

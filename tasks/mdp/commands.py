@@ -33,7 +33,7 @@ class MotionReferenceCommand(CommandTerm):
         self.robot = env.scene[cfg.asset_name]
         g1 = load_g1()
         self.consts = RobotTensors.build(g1, self.tracking, self.device)
-        clips = load_clip_refs(cfg.motion_files, g1)  # files, or "path@start:stop" segments of an HME manifest
+        clips = load_clip_refs(cfg.motion_files, g1)  # files, "path@start:stop" segments, "corpus::clip id" clips
         self.library = MotionLibrary.from_clips(
             clips, g1, self.tracking.keypoints, device=self.device, weights=cfg.motion_weights
         )
@@ -151,7 +151,7 @@ class MotionReferenceCommand(CommandTerm):
 class MotionReferenceCommandCfg(CommandTermCfg):
     class_type: type = MotionReferenceCommand
     asset_name: str = "robot"
-    motion_files: list[str] = MISSING  # motion files or clip segments "path@start:stop" (frames at the file's rate)
+    motion_files: list[str] = MISSING  # files, segments "path@start:stop", corpus clips "folder::clip id[@start:stop]"
     motion_weights: list[float] | None = None  # sampling weight per file (distillation balances clusters with it)
     tracking: TrackingConfig = MISSING
     resampling_time_range: tuple[float, float] = (1.0e9, 1.0e9)  # episodes end by termination, never by timer

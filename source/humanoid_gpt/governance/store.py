@@ -11,8 +11,11 @@ A corpus folder holds (see :mod:`humanoid_gpt.governance.corpus` for how it is b
   A clip is rows ``[offset, offset + frames)`` of its shard.
 
 Per frame the arrays hold exactly what :meth:`MotionLibrary.from_clips` computes (joint and root velocities by
-central differences per clip, body states by MuJoCo forward kinematics), so :func:`load_library` packs the library's
-tensors with no forward kinematics and gives the same library as ``from_clips`` on the same clips.
+central differences per clip, body states by MuJoCo forward kinematics). Clips read back carry them
+(:class:`~humanoid_gpt.motion.clip.ClipKinematics`), so :func:`load_library`, and a cluster manifest's corpus clips
+(``<corpus folder>::<clip id>``, :func:`corpus_clips`; :func:`humanoid_gpt.hme.clusters.corpus_manifest` turns a
+manifest of exported files into one), pack the library's tensors with no forward kinematics and give
+the same library as ``from_clips`` on the same clips (on the exported files, to the corpus dtype's precision).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.io_utils import atomic_write
-from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.motion.clip import ClipKinematics, MotionClip
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
 
 SCHEMA = "humanoid_gpt.corpus"
@@ -242,6 +245,16 @@ class CorpusIndex:
     def shard_folder(self, name: str) -> Path:
         return self.folder / SHARDS / name
 
+    def check_robot(self, g1: G1) -> None:
+        """Refuse a corpus built for another robot model: its cached kinematics would be that robot's."""
+        from humanoid_gpt.runs import robot_hash
+
+        if self.data.get("robot_hash") != robot_hash(g1.xml_path):
+            raise CorpusError(
+                f"{self.folder}: built for another robot model (hash {self.data.get('robot_hash')}, this G1 is "
+                f"{robot_hash(g1.xml_path)}); rebuild the corpus with this model"
+            )
+
     def arrays(self, shard: str, mmap: bool = True) -> dict[str, np.ndarray]:
         """The arrays of a shard, memory-mapped (read-only) by default."""
         folder = self.shard_folder(shard)
@@ -292,18 +305,79 @@ def select_rows(
     return chosen
 
 
+def clips_of_rows(index: CorpusIndex, rows: Sequence[dict]) -> list[MotionClip]:
+    """The clips of manifest rows in the corpus, from the stored qpos (provenance from the manifest), each with its
+    cached kinematics as memory-mapped views: nothing more is read until a library packs them."""
+    shards: dict[str, dict[str, np.ndarray]] = {}
+    out = []
+    for row in rows:
+        if row["shard"] not in shards:
+            shards[row["shard"]] = index.arrays(row["shard"])
+        arrays = shards[row["shard"]]
+        s = slice(row["offset"], row["offset"] + row["frames"])
+        qpos = np.asarray(arrays["qpos"][s])
+        prov = {k: row[k] for k in ("source", "path", "performer", "licence", "split", "warp", "clip_id")}
+        prov["tags"] = list(row["labels"])
+        cached = ClipKinematics(index.bodies, **{k: arrays[k][s] for k in ARRAYS if k != "qpos"})
+        out.append(MotionClip(row["name"], row["fps"], qpos[:, :3], qpos[:, 3:7], qpos[:, 7:], prov, kinematics=cached))
+    return out
+
+
 def load_clips_from_corpus(
     folder: str | Path, split: str | Sequence[str] | None = None, clips: Sequence[str] | None = None
 ) -> list[MotionClip]:
-    """The corpus's clips as :class:`MotionClip` objects (from the stored qpos; provenance from the manifest)."""
+    """The corpus's clips as :class:`MotionClip` objects with their cached kinematics (:func:`clips_of_rows`)."""
+    return clips_of_rows(CorpusIndex.read(folder), select_rows(read_manifest(folder), split, clips))
+
+
+def corpus_clips(folder: str | Path, clip_ids: Sequence[str], g1: G1) -> dict[str, MotionClip]:
+    """Clip id -> the whole clip of that id, with its cached kinematics, reading the corpus's index and manifest
+    once: what a cluster manifest's corpus clips (``<folder>::<clip id>``) load. Root quaternions are renormalized
+    as :func:`~humanoid_gpt.motion.io.load_clip` does, so a clip's frames are exactly those of its exported file
+    loaded. Refuses a corpus built for another robot model, and names the corpus and the ids it does not hold."""
     index = CorpusIndex.read(folder)
-    out = []
-    for row in select_rows(read_manifest(folder), split, clips):
-        qpos = np.asarray(index.arrays(row["shard"])["qpos"][row["offset"] : row["offset"] + row["frames"]])
-        prov = {k: row[k] for k in ("source", "path", "performer", "licence", "split", "warp", "clip_id")}
-        prov["tags"] = list(row["labels"])
-        out.append(MotionClip(row["name"], row["fps"], qpos[:, :3], qpos[:, 3:7], qpos[:, 7:], prov))
+    index.check_robot(g1)
+    rows = {r["clip_id"]: r for r in read_manifest(folder)}
+    wanted = list(dict.fromkeys(clip_ids))
+    unknown = [c for c in wanted if c not in rows or rows[c]["shard"] is None]
+    if unknown:
+        first = unknown[0]
+        why = f"its manifest has it as {rows[first]['status']}" if first in rows else "no such clip_id in its manifest"
+        raise CorpusError(
+            f"{folder}: clip {first!r} is not in this corpus ({why}; {len(unknown)} unknown clip id(s) in all). In a "
+            "clip reference a trailing @start:stop is a segment, not part of the id. The corpus changed since the "
+            "cluster manifest was made, or the manifest names another corpus: regenerate the manifest"
+        )
+    clips = clips_of_rows(index, [rows[c] for c in wanted])
+    # The kinematics were computed from unit quaternions: renormalizing the stored ones leaves them valid.
+    unit = [
+        c.replace(root_quat=c.root_quat / np.linalg.norm(c.root_quat, axis=1, keepdims=True), kinematics=c.kinematics)
+        for c in clips
+    ]
+    return dict(zip(wanted, unit, strict=True))
+
+
+def export_paths(rows: Sequence[dict]) -> dict[str, Path]:
+    """Clip id -> where :func:`export_clips` writes the clip, relative to its output folder
+    (``<split>/<source>/<name>.npz``), for every clip in the corpus. A function of the corpus manifest alone (one
+    folder holds one split and source, whatever the selection), so exported files map back to their clips."""
+    out: dict[str, Path] = {}
+    taken: set[Path] = set()
+    for row in rows:
+        if row["shard"] is None:
+            continue
+        path = Path(row["split"]) / row["source"] / f"{_file_stem(Path(row['name']).name)}.npz"
+        if path in taken:  # two sub-folders with one file name: the clip id keeps them apart
+            path = path.with_name(f"{path.stem}_{_file_stem(row['clip_id'])}.npz")
+        taken.add(path)
+        out[row["clip_id"]] = path
     return out
+
+
+def _file_stem(name: str) -> str:
+    """``name`` as a file name: a source's sub-folders flattened, and no trimmed segment's ``@start:stop``, which
+    in a path would read as a cluster manifest's segment notation."""
+    return name.replace("/", "_").replace("@", "_").replace(":", "-")
 
 
 def export_clips(
@@ -313,24 +387,16 @@ def export_clips(
     sources: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write the corpus's clips (of ``split`` and ``sources``, all by default) as our clip NPZ files,
-    ``<out>/<split>/<source>/<name>.npz``, with their provenance: for tools that read files (the HME stage, cluster
-    manifests, ``hgpt sim2sim eval``, other projects). Returns the paths in manifest order."""
+    ``<out>/<split>/<source>/<name>.npz`` (:func:`export_paths`), with their provenance, their frames and rate as
+    stored: for tools that read files (the HME stage, cluster manifests, ``hgpt sim2sim eval``, other projects).
+    Returns the paths in manifest order."""
     from humanoid_gpt.motion.io import save_clip
 
-    rows = {r["clip_id"]: r for r in read_manifest(folder)}
-    paths = []
-    for clip in load_clips_from_corpus(folder, split, None):
-        if sources is not None and clip.provenance["source"] not in sources:
-            continue
-        row = rows[clip.provenance["clip_id"]]
-        # Names may hold a source's sub-folders, and a trimmed segment's "@start:stop", which in a path would read as
-        # a cluster manifest's segment notation.
-        stem = Path(clip.name).name.replace("@", "_").replace(":", "-")
-        path = Path(out) / row["split"] / row["source"] / f"{stem}.npz"
-        if path in paths:  # two sub-folders with one file name: the clip id keeps them apart
-            path = path.with_name(f"{stem}_{row['clip_id']}.npz")
-        paths.append(save_clip(clip, path))
-    return paths
+    rows = read_manifest(folder)
+    where = export_paths(rows)
+    chosen = [r for r in select_rows(rows, split) if sources is None or r["source"] in sources]
+    clips = clips_of_rows(CorpusIndex.read(folder), chosen)
+    return [save_clip(clip, Path(out) / where[clip.provenance["clip_id"]]) for clip in clips]
 
 
 def load_library(
@@ -347,57 +413,13 @@ def load_library(
     forward kinematics): the clips of ``split`` / ``clips`` (all by default), bodies ``body_names`` (a subset of
     the cached ones, in any order). Refuses a corpus built for another robot model."""
     from humanoid_gpt.motion.library import MotionLibrary
-    from humanoid_gpt.runs import robot_hash
 
     index = CorpusIndex.read(folder)
-    if index.data.get("robot_hash") != robot_hash(g1.xml_path):
-        raise CorpusError(
-            f"{folder}: built for another robot model (hash {index.data.get('robot_hash')}, this G1 is "
-            f"{robot_hash(g1.xml_path)}); rebuild the corpus with this model"
-        )
-    cached = index.bodies
-    missing = [b for b in body_names if b not in cached]
+    index.check_robot(g1)
+    missing = [b for b in body_names if b not in index.bodies]
     if missing:
-        raise CorpusError(f"{folder}: bodies {missing} are not cached (the corpus has {list(cached)}); rebuild it")
-    cols = [cached.index(b) for b in body_names]
-    rows = select_rows(read_manifest(folder), split, clips)
-    total = sum(r["frames"] for r in rows)
-    b = len(cols)
-    widths = (29, 29, 3, 3, 3, 3 * b, 3 * b, 3 * b)
-    linear = np.empty((total, sum(widths)), dtype=np.float64 if dtype == torch.float64 else np.float32)
-    quats = np.empty((total, 1 + b, 4), dtype=linear.dtype)
-    shards: dict[str, dict[str, np.ndarray]] = {}
-    at = 0
-    for row in rows:
-        arr = shards.setdefault(row["shard"], index.arrays(row["shard"]))
-        s = slice(row["offset"], row["offset"] + row["frames"])
-        n = row["frames"]
-        qpos = arr["qpos"][s]
-        parts = (
-            qpos[:, 7:],
-            arr["joint_vel"][s],
-            qpos[:, :3],
-            arr["root_lin_vel"][s],
-            arr["root_ang_vel"][s],
-            arr["body_pos"][s][:, cols].reshape(n, -1),
-            arr["body_lin_vel"][s][:, cols].reshape(n, -1),
-            arr["body_ang_vel"][s][:, cols].reshape(n, -1),
+        raise CorpusError(
+            f"{folder}: bodies {missing} are not cached (the corpus has {list(index.bodies)}); rebuild it"
         )
-        c = 0
-        for part, w in zip(parts, widths, strict=True):
-            linear[at : at + n, c : c + w] = part
-            c += w
-        quats[at : at + n, 0] = qpos[:, 3:7]
-        quats[at : at + n, 1:] = arr["body_quat"][s][:, cols]
-        at += n
-    as_t = lambda x: torch.as_tensor(x, device=device).to(dtype)  # noqa: E731
-    return MotionLibrary(
-        [r["name"] for r in rows],
-        torch.tensor([r["fps"] for r in rows], dtype=torch.float64),
-        torch.tensor([r["frames"] for r in rows]),
-        as_t(linear),
-        as_t(quats),
-        29,
-        tuple(body_names),
-        weights,
-    )
+    chosen = clips_of_rows(index, select_rows(read_manifest(folder), split, clips))
+    return MotionLibrary.from_clips(chosen, g1, tuple(body_names), device, dtype, weights)

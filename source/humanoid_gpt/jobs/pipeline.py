@@ -1,10 +1,14 @@
 """The main job: human mocap to a validated GPT tracker, as seven resumable stages (docs/architecture.md).
 
 1. ``corpus``: read the sources present, retarget human mocap, filter, time-warp, split by performer
-   (:mod:`humanoid_gpt.governance.corpus`), and write the clips as files for the stages that read files;
-2. ``hme``: periodic autoencoders, embeddings, K-Means clusters of the corpus's training clips;
-3. ``experts``: one PPO expert per chosen cluster, evaluated and kept under the preset's retention rule;
-4. ``distill``: parallel DAgger from the retained experts into the student (and baselines at equal data);
+   (:mod:`humanoid_gpt.governance.corpus`), and write the clips as files for the stages that read files (HME,
+   sim2sim);
+2. ``hme``: periodic autoencoders, embeddings, K-Means clusters of the corpus's training clips (of their files);
+3. ``experts``: one PPO expert per chosen cluster, evaluated and kept under the preset's retention rule, trained on
+   the HME manifest rewritten into clips of the corpus (``clusters_corpus.json``): the motion libraries come from
+   the corpus's cached kinematics, with no forward kinematics;
+4. ``distill``: parallel DAgger from the retained experts into the student (and baselines at equal data), on the
+   same manifest;
 5. ``export``: the student's streaming ONNX, checked step by step against PyTorch;
 6. ``sim2sim``: the exported student, its teachers, the open-loop reference and the untrained student on clips of
    held-out performers and of unseen sources, with the paper's metrics, and a video;
@@ -188,6 +192,9 @@ def hme_stage(cfg: MainConfig, corpus: StageResult, log: Callable[[str], None]) 
 
 
 MANIFEST = "clusters.json"
+CORPUS_MANIFEST = "clusters_corpus.json"
+"""The HME manifest with its entries as clips of the corpus (the experts stage writes it): what experts and
+distillation train on."""
 
 
 # 3. experts -------------------------------------------------------------------------------------------------------
@@ -215,18 +222,22 @@ def spread(items: list, count: int) -> list:
     return [items[int(i * step)] for i in range(count)]
 
 
-def experts_stage(cfg: MainConfig, hme: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
+def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
     def build(work: Path) -> dict:
         from humanoid_gpt.experts.checkpoint import load_checkpoint
         from humanoid_gpt.experts.evaluation import evaluate_expert
         from humanoid_gpt.experts.fanout import train_all
         from humanoid_gpt.experts.registry import ExpertRegistry
         from humanoid_gpt.experts.train import ExpertRun
-        from humanoid_gpt.hme.clusters import load_clip_refs, load_manifest, task_id
+        from humanoid_gpt.hme.clusters import corpus_manifest, load_clip_refs, load_manifest, task_id
 
         e = cfg.experts
-        manifest_path = hme.folder / MANIFEST
+        # The same path in every attempt: a resumed run's --manifest must not change.
+        manifest_path = corpus_manifest(
+            load_manifest(hme.folder / MANIFEST), corpus.folder / "corpus", corpus.folder / "clips"
+        ).save(work / CORPUS_MANIFEST)
         manifest = load_manifest(manifest_path)
+        log(f"[experts] training on clips of the corpus: {manifest_path}")
         clusters = chosen_clusters(cfg, manifest)
         runs = []
         for c in clusters:
@@ -293,7 +304,13 @@ def experts_stage(cfg: MainConfig, hme: StageResult, g1: G1, log: Callable[[str]
             )
         return {"clusters": clusters, "experts": summary}
 
-    key = {"experts": _key(cfg.experts), "backend": cfg.backend, "seed": cfg.seed, "hme": hme.key_hash}
+    key = {
+        "version": 2,  # bumped when the stage makes another artefact from the same inputs (2: trained on corpus clips)
+        "experts": _key(cfg.experts),
+        "backend": cfg.backend,
+        "seed": cfg.seed,
+        "hme": hme.key_hash,
+    }
     return Stage("experts", key, build)
 
 
@@ -319,7 +336,7 @@ def _cached_eval(path: Path, checkpoint: Path | None, run: Callable[[], dict]) -
 # 4. distillation --------------------------------------------------------------------------------------------------
 
 
-def distill_stage(cfg: MainConfig, hme: StageResult, experts: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
+def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
     def build(work: Path) -> dict:
         import torch
 
@@ -336,7 +353,7 @@ def distill_stage(cfg: MainConfig, hme: StageResult, experts: StageResult, g1: G
         for name in [d.student, *d.baselines]:
             run = DistillRun(
                 registry=registry_path,
-                manifest=hme.folder / MANIFEST,
+                manifest=experts.folder / CORPUS_MANIFEST,
                 backend=cfg.backend,
                 student=name,
                 context=d.context,
@@ -609,8 +626,8 @@ def run_main(cfg: MainConfig, g1: G1 | None = None, until: str | None = None) ->
     steps = (
         ("corpus", lambda: corpus_stage(cfg, g1, log)),
         ("hme", lambda: hme_stage(cfg, done["corpus"], log)),
-        ("experts", lambda: experts_stage(cfg, done["hme"], g1, log)),
-        ("distill", lambda: distill_stage(cfg, done["hme"], done["experts"], g1, log)),
+        ("experts", lambda: experts_stage(cfg, done["corpus"], done["hme"], g1, log)),
+        ("distill", lambda: distill_stage(cfg, done["experts"], g1, log)),
         ("export", lambda: export_stage(cfg, done["distill"], g1, log)),
         (
             "sim2sim",

@@ -1,8 +1,10 @@
-"""The canonical motion clip: the G1's root pose and 29 joint angles at a fixed rate, with provenance."""
+"""The canonical motion clip: the G1's root pose and 29 joint angles at a fixed rate, with provenance, and the
+per-frame kinematics a built corpus cached for it."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +12,49 @@ import torch
 
 from humanoid_gpt import rotations as R
 from humanoid_gpt.robot.g1 import G1_JOINT_NAMES
+
+FRAME_FIELDS = frozenset({"fps", "root_pos", "root_quat", "joint_pos", "joint_names"})
+"""The fields of :class:`MotionClip` that say what its frames are: changing one makes cached kinematics stale."""
+
+
+@dataclass(frozen=True)
+class ClipKinematics:
+    """What a built corpus cached for each frame of a clip (:data:`humanoid_gpt.governance.store.ARRAYS`, in the
+    store's dtype, possibly memory-mapped): world-frame states of ``body_names`` by forward kinematics, and the joint
+    and root velocities by central differences over the whole clip. With them a motion library needs no forward
+    kinematics. A slice keeps the whole clip's velocities, so a segment's first and last frames have the central
+    difference across its edge (the motion's true velocity there) rather than a one-sided one."""
+
+    body_names: tuple[str, ...]
+    body_pos: np.ndarray  # (T, B, 3) m, world frame
+    body_quat: np.ndarray  # (T, B, 4) w, x, y, z
+    body_lin_vel: np.ndarray  # (T, B, 3) m/s at each body's origin, world frame
+    body_ang_vel: np.ndarray  # (T, B, 3) rad/s, world frame
+    joint_vel: np.ndarray  # (T, 29) rad/s
+    root_lin_vel: np.ndarray  # (T, 3) m/s, world frame
+    root_ang_vel: np.ndarray  # (T, 3) rad/s, world frame
+
+    @property
+    def num_frames(self) -> int:
+        return self.joint_vel.shape[0]
+
+    def covers(self, names: Sequence[str]) -> bool:
+        """Whether every body of ``names`` is cached (then :meth:`select` gives them without forward kinematics)."""
+        return set(names) <= set(self.body_names)
+
+    def select(self, names: Sequence[str]) -> ClipKinematics:
+        """The states of bodies ``names`` (a subset of the cached ones, in any order)."""
+        if tuple(names) == self.body_names:
+            return self
+        cols = [self.body_names.index(n) for n in names]
+        bodies = {k: getattr(self, k)[:, cols] for k in ("body_pos", "body_quat", "body_lin_vel", "body_ang_vel")}
+        return dataclasses.replace(self, body_names=tuple(names), **bodies)
+
+    def slice(self, start: int, stop: int | None = None) -> ClipKinematics:
+        """Frames [start, stop), velocities as cached for the whole clip (see the class docstring)."""
+        s = np.s_[start:stop]
+        arrays = {f.name: getattr(self, f.name)[s] for f in dataclasses.fields(self) if f.name != "body_names"}
+        return dataclasses.replace(self, **arrays)
 
 
 @dataclass
@@ -19,6 +64,8 @@ class MotionClip:
     Arrays are float64 numpy, one row per frame: ``root_pos`` (T, 3) metres in the world frame, z up;
     ``root_quat`` (T, 4) pelvis orientation as (w, x, y, z); ``joint_pos`` (T, 29) radians in :data:`G1_JOINT_NAMES`
     order. ``provenance`` records where the clip came from: ``source`` (dataset), ``performer``, ``tags``, ``path``.
+    ``kinematics``: what a built corpus cached for these frames (None for clips read from files); :meth:`replace`
+    drops it when the frames change, so it never describes other frames than the clip's.
     """
 
     name: str
@@ -28,6 +75,7 @@ class MotionClip:
     joint_pos: np.ndarray
     provenance: dict = field(default_factory=dict)
     joint_names: tuple[str, ...] = G1_JOINT_NAMES
+    kinematics: ClipKinematics | None = None
 
     def __post_init__(self) -> None:
         self.root_pos = np.asarray(self.root_pos, dtype=np.float64)
@@ -53,13 +101,21 @@ class MotionClip:
         return np.concatenate([self.root_pos, self.root_quat, self.joint_pos], axis=1)
 
     def replace(self, **changes) -> MotionClip:
+        """A copy with ``changes``; one that changes the frames or their rate (:data:`FRAME_FIELDS`) drops the
+        cached kinematics, unless it passes new ``kinematics`` itself."""
+        if FRAME_FIELDS & changes.keys():
+            changes.setdefault("kinematics", None)
         return dataclasses.replace(self, **changes)
 
     def slice(self, start: int, stop: int | None = None) -> MotionClip:
-        """Frames [start, stop) as a new clip (copies: editing it never changes this one)."""
+        """Frames [start, stop) as a new clip (copies: editing it never changes this one), cached kinematics
+        sliced too."""
         s = np.s_[start:stop]
         return self.replace(
-            root_pos=self.root_pos[s].copy(), root_quat=self.root_quat[s].copy(), joint_pos=self.joint_pos[s].copy()
+            root_pos=self.root_pos[s].copy(),
+            root_quat=self.root_quat[s].copy(),
+            joint_pos=self.joint_pos[s].copy(),
+            kinematics=self.kinematics.slice(start, stop) if self.kinematics is not None else None,
         )
 
     # Derived quantities -------------------------------------------------------------------------------------------

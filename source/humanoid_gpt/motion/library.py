@@ -1,9 +1,9 @@
 """The motion library: many clips as flat torch tensors, queried in batches by (clip, time).
 
 Every per-frame quantity a tracker needs (reference joints, root and body poses and velocities) is computed once at
-build time (forward kinematics included) and packed into two tensors: one of values that interpolate linearly and one
-of quaternions that slerp. A query is then two gathers and one blend for any number of environments, with no Python
-loop over environments or clips.
+build time (forward kinematics included; clips from a built corpus bring theirs cached) and packed into two tensors:
+one of values that interpolate linearly and one of quaternions that slerp. A query is then two gathers and one blend
+for any number of environments, with no Python loop over environments or clips.
 
 Quaternion tracks are made sign-continuous at build time and each frame stores the angle to the next one, so a
 query's slerp is two sines and a weighted sum (about 4x faster than a general slerp).
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt.errors import ConfigError
-from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.motion.clip import ClipKinematics, MotionClip
 from humanoid_gpt.motion.kinematics import clip_body_states
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
 from humanoid_gpt.state import KinematicState
@@ -50,23 +50,10 @@ class MotionLibrary:
         self._num_quats = quats.shape[1]
         self._data = torch.cat([linear, *_slerp_table(quats, self.num_frames)], dim=1)  # one row per frame
         self.set_weights(torch.ones(len(names)) if weights is None else weights)
-        j, b = num_joints, len(body_names)
-        sizes = {
-            "joint_pos": j,
-            "joint_vel": j,
-            "root_pos": 3,
-            "root_lin_vel": 3,
-            "root_ang_vel": 3,
-            "body_pos": 3 * b,
-            "body_lin_vel": 3 * b,
-            "body_ang_vel": 3 * b,
-        }
-        self._layout, offset = {}, 0
-        for key, size in sizes.items():
-            self._layout[key] = slice(offset, offset + size)
-            offset += size
-        if offset != linear.shape[1]:
-            raise ConfigError(f"packed motion tensor has {linear.shape[1]} columns, layout needs {offset}")
+        self._layout = _linear_layout(num_joints, len(body_names))
+        width = self._layout["body_ang_vel"].stop
+        if width != linear.shape[1]:
+            raise ConfigError(f"packed motion tensor has {linear.shape[1]} columns, layout needs {width}")
 
     @classmethod
     def from_clips(
@@ -78,39 +65,43 @@ class MotionLibrary:
         dtype: torch.dtype = torch.float32,
         weights: Sequence[float] | None = None,
     ) -> MotionLibrary:
-        """Pack ``clips``; forward kinematics gives the states of ``body_names``."""
+        """Pack ``clips`` with the states of ``body_names``: a clip's cached kinematics (clips from a built corpus,
+        :class:`~humanoid_gpt.motion.clip.ClipKinematics`) when they cover those bodies, else forward kinematics
+        and central differences over the clip. A segment of a corpus clip thus keeps the whole clip's velocities
+        at its edges (central differences across them) where a segment cut from a file has one-sided ones."""
         if not clips:
             raise ConfigError("a motion library needs at least one clip")
-        linear, quats = [], []
         for clip in clips:
             if clip.num_frames < 2:
                 raise ConfigError(f"clip {clip.name!r} has {clip.num_frames} frame(s); a library clip needs at least 2")
-            bs = clip_body_states(g1, clip, body_names)
-            T = clip.num_frames
-            linear.append(
-                np.concatenate(
-                    [
-                        clip.joint_pos,
-                        clip.joint_vel(),
-                        clip.root_pos,
-                        clip.root_lin_vel("world"),
-                        clip.root_ang_vel("world"),
-                        bs.pos.reshape(T, -1),
-                        bs.lin_vel.reshape(T, -1),
-                        bs.ang_vel.reshape(T, -1),
-                    ],
-                    axis=1,
-                )
-            )
-            quats.append(np.concatenate([clip.root_quat[:, None], bs.quat], axis=1))
-        as_t = lambda x: torch.as_tensor(np.concatenate(x), dtype=dtype, device=device)  # noqa: E731
+        num_joints, b = clips[0].joint_pos.shape[1], len(body_names)
+        layout = _linear_layout(num_joints, b)
+        total = sum(c.num_frames for c in clips)
+        # Filled clip by clip in the library's precision: no float64 copy of every frame on the way.
+        np_dtype = np.float64 if dtype == torch.float64 else np.float32
+        linear = np.empty((total, layout["body_ang_vel"].stop), dtype=np_dtype)
+        quats = np.empty((total, 1 + b, 4), dtype=np_dtype)
+        at = 0
+        for clip in clips:
+            k, n = _kinematics(clip, g1, body_names), clip.num_frames
+            rows = linear[at : at + n]
+            rows[:, layout["joint_pos"]] = clip.joint_pos
+            rows[:, layout["root_pos"]] = clip.root_pos
+            for key in ("joint_vel", "root_lin_vel", "root_ang_vel"):
+                rows[:, layout[key]] = getattr(k, key)
+            for key in ("body_pos", "body_lin_vel", "body_ang_vel"):
+                rows[:, layout[key]] = getattr(k, key).reshape(n, -1)
+            quats[at : at + n, 0] = clip.root_quat
+            quats[at : at + n, 1:] = k.body_quat
+            at += n
+        as_t = lambda x: torch.as_tensor(x, device=device).to(dtype)  # noqa: E731
         return cls(
             [c.name for c in clips],
             torch.tensor([c.fps for c in clips], dtype=torch.float64),
             torch.tensor([c.num_frames for c in clips]),
             as_t(linear),
             as_t(quats),
-            clips[0].joint_pos.shape[1],
+            num_joints,
             body_names,
             weights,
         )
@@ -129,7 +120,8 @@ class MotionLibrary:
     ) -> MotionLibrary:
         """Pack the clips of a built corpus (``hgpt corpus build``) from its memory-mapped shards, forward kinematics
         included, with no recomputation: ``split`` ("train", "val", "test" or several) and ``clips`` (clip ids or
-        names) select rows of its manifest. The same library as :meth:`from_clips` on the same clips.
+        names) select rows of its manifest. The same library as :meth:`from_clips` on the same clips. (A cluster
+        manifest names corpus clips as ``<corpus folder>::<clip id>``: see :mod:`humanoid_gpt.hme.clusters`.)
         See :func:`humanoid_gpt.governance.store.load_library`."""
         from humanoid_gpt.governance.store import load_library  # the corpus format lives with the stage that writes it
 
@@ -187,6 +179,44 @@ class MotionLibrary:
             body_lin_vel=lin[:, L["body_lin_vel"]].view(n, b, 3),
             body_ang_vel=lin[:, L["body_ang_vel"]].view(n, b, 3),
         )
+
+
+def _linear_layout(num_joints: int, num_bodies: int) -> dict[str, slice]:
+    """The columns of each quantity in a library's tensor of linearly interpolated values, in packing order."""
+    j, b = num_joints, num_bodies
+    sizes = {
+        "joint_pos": j,
+        "joint_vel": j,
+        "root_pos": 3,
+        "root_lin_vel": 3,
+        "root_ang_vel": 3,
+        "body_pos": 3 * b,
+        "body_lin_vel": 3 * b,
+        "body_ang_vel": 3 * b,
+    }
+    layout, offset = {}, 0
+    for key, size in sizes.items():
+        layout[key] = slice(offset, offset + size)
+        offset += size
+    return layout
+
+
+def _kinematics(clip: MotionClip, g1: G1, body_names: Sequence[str]) -> ClipKinematics:
+    """The clip's cached kinematics of ``body_names`` when it has them all, else computed (forward kinematics)."""
+    cached = clip.kinematics
+    if cached is not None and cached.covers(body_names):
+        return cached.select(body_names)
+    bs = clip_body_states(g1, clip, tuple(body_names))
+    return ClipKinematics(
+        tuple(body_names),
+        bs.pos,
+        bs.quat,
+        bs.lin_vel,
+        bs.ang_vel,
+        clip.joint_vel(),
+        clip.root_lin_vel("world"),
+        clip.root_ang_vel("world"),
+    )
 
 
 def _slerp_table(quats: torch.Tensor, num_frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
