@@ -96,7 +96,8 @@ def run_variant(name: str, args, g1, clips, evals) -> dict:
     config = apply_variant(baseline_config(args.seed), name)
     tracking = TrackingConfig.from_dict(config["tracking"])
     seed_everything(args.seed)
-    env = MujocoTrackingEnv(g1, MotionLibrary.from_clips(clips, g1), tracking, args.num_envs, args.seed)
+    library = MotionLibrary.from_clips(clips, g1)
+    env = MujocoTrackingEnv(g1, library, tracking, args.num_envs, args.seed, num_threads=args.threads)
     meta = run_meta(f"ablation-{name}", env, g1, tracking, config["ppo"])
     runner = ExpertRunner(env, config["ppo"], str(folder / "run"), meta)
     start = time.time()
@@ -105,7 +106,10 @@ def run_variant(name: str, args, g1, clips, evals) -> dict:
     runner.save(str(folder / "run" / f"model_{runner.current_learning_iteration}.pt"))
     env.close()
     policy = runner.get_inference_policy()
-    scores = {split: eval_policy(g1, windows, lambda env: policy, tracking_for_eval()) for split, windows in evals}
+    scores = {
+        split: eval_policy(g1, windows, lambda env: policy, tracking_for_eval(), args.threads)
+        for split, windows in evals
+    }
     return {
         "variant": name,
         "change": " + ".join(VARIANTS[p][0] for p in name.split("+")),
@@ -178,13 +182,14 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=300, help="PPO iterations per variant (equal samples)")
     p.add_argument("--num-envs", type=int, default=256)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="physics and torch threads (two variants side by side: 1)")
     p.add_argument("--train-windows", type=int, default=4, help="10-s windows per training clip")
     p.add_argument("--heldout-windows", type=int, default=8, help="10-s windows per held-out clip")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     for name in args.variants:
         apply_variant(baseline_config(args.seed), name)  # fail on a typo before hours of training
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     g1 = load_g1()
     lafan = settings.g1_motions_dir("lafan1")
     train_names, heldout_names = CLUSTERS[args.cluster]
