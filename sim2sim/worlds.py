@@ -180,7 +180,8 @@ class MujocoWorlds:
     # Stepping ------------------------------------------------------------------------------------------------------
 
     def _step_chunk(self, ids: np.ndarray, nstep: int) -> None:
-        """Worker thread: only MuJoCo calls (they release the GIL), so the threads run in parallel."""
+        """Worker thread: step, then read, each world of ``ids``; MuJoCo calls release the GIL, so one thread's
+        stepping runs while another reads."""
         for i in ids:
             m, d = self.models[i], self.datas[i]
             d.ctrl[:] = self._targets[i]
@@ -191,6 +192,10 @@ class MujocoWorlds:
             mujoco.mj_kinematics(m, d)
             mujoco.mj_comPos(m, d)
             mujoco.mj_comVel(m, d)
+            # MuJoCo resets a diverging world itself, with a warning: report it so the env resets and counts it.
+            self.unstable[i] = d.warning.number[_UNSTABLE].sum() != self._warnings[i]
+            # Reading is Python work under the GIL; done here, per world, it overlaps the other threads' C stepping.
+            self._read(i)
 
     def step(self, targets: np.ndarray, nstep: int) -> None:
         """Hold joint ``targets`` (N, 29) for ``nstep`` physics steps in every world."""
@@ -199,11 +204,6 @@ class MujocoWorlds:
             self._step_chunk(self._chunks[0], nstep)
         else:
             list(self._pool.map(lambda ids: self._step_chunk(ids, nstep), self._chunks))
-        # Reading is Python work: done here, once the threads are done, it does not contend with them for the GIL.
-        for i in range(self.num_envs):
-            # MuJoCo resets a diverging world itself, with a warning: report it so the env resets and counts it.
-            self.unstable[i] = self.datas[i].warning.number[_UNSTABLE].sum() != self._warnings[i]
-            self._read(i)
         self._finish_read()
 
     def close(self) -> None:
