@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from evidence_common import CLUSTERS, eval_policy, learn_with_curves, save_figure, window_set  # noqa: E402
 
 from humanoid_gpt import settings  # noqa: E402
+from humanoid_gpt.experts.evaluation import load_expert_policy  # noqa: E402
 from humanoid_gpt.experts.ppo import expert_ppo_cfg  # noqa: E402
 from humanoid_gpt.experts.runner import ExpertRunner  # noqa: E402
 from humanoid_gpt.experts.train import run_meta  # noqa: E402
@@ -39,7 +40,7 @@ from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa:
 from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
 from humanoid_gpt.robot import load_g1  # noqa: E402
-from humanoid_gpt.runs import seed_everything  # noqa: E402
+from humanoid_gpt.runs import latest_checkpoint, seed_everything  # noqa: E402
 from humanoid_gpt_sim2sim.env import MujocoTrackingEnv  # noqa: E402
 
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -147,6 +148,25 @@ def write_report(out: Path, cluster: str, heldout: list[str]) -> None:
             f"| {t['g_mpkpe_mm']:.0f} | {h['mpkpe_mm']:.1f} | {t['mean_episode_s']:.1f} | {r['samples']:,} | "
             f"{r['minutes']:.1f} | {collect:.2f} | {learn:.2f} |"
         )
+    whole = []
+    for r in results:
+        f = out / r["variant"] / "whole_clips.json"
+        if f.exists():
+            s = json.loads(f.read_text())["scores"]
+            t, h = s["train"], s["held_out"]
+            whole.append(
+                f"| {r['variant']} | {t['sr_percent']:.1f} ({t['episodes']}) | {t['mean_episode_s']:.0f} | "
+                f"{t['mpkpe_mm']:.1f} | {h['sr_percent']:.1f} ({h['episodes']}) | {h['mean_episode_s']:.0f} | "
+                f"{h['mpkpe_mm']:.1f} |"
+            )
+    if whole:
+        whole = [
+            "\n## Whole clips (each take played from its first frame to its last, minutes long)\n",
+            "| variant | SR train (clips) | tracked train (s) | MPKPE train (mm) | SR held-out (clips) "
+            "| tracked held-out (s) | MPKPE held-out (mm) |",
+            "|---|---|---|---|---|---|---|",
+            *whole,
+        ]
     windows = results[0]["windows"] if results else {}
     text = (
         f"# Expert ablation: cluster `{cluster}`\n\n"
@@ -154,7 +174,7 @@ def write_report(out: Path, cluster: str, heldout: list[str]) -> None:
         f"cluster's clips and {windows.get('held_out')} of the held-out performer ({', '.join(heldout)}); one window "
         f"is {100 / max(windows.get('held_out', 1), 1):.1f} points of held-out SR. Evaluation: default terminations "
         "(no drift termination), no randomization. Wall-clock columns were measured on a 2-core machine that may have "
-        "been running other work; samples are the fair axis.\n\n" + "\n".join(rows) + "\n"
+        "been running other work; samples are the fair axis.\n\n" + "\n".join(rows + whole) + "\n"
     )
     write_text_atomic(out / "report.md", text)
     plot(results, out / "curves.png")
@@ -187,6 +207,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="physics and torch threads (two variants side by side: 1)")
     p.add_argument("--train-windows", type=int, default=4, help="10-s windows per training clip")
     p.add_argument("--heldout-windows", type=int, default=8, help="10-s windows per held-out clip")
+    p.add_argument("--whole-clips", action="store_true", help="also score each variant on whole clips (minutes each)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     for name in args.variants:
@@ -208,6 +229,25 @@ def main() -> None:
         write_text_atomic(result_file, json.dumps(result, indent=1, default=str))
         print(f"{name}: {json.dumps(result['scores'])}", flush=True)
         write_report(args.out, args.cluster, heldout_names)
+    if args.whole_clips:
+        for name in args.variants:
+            score_whole_clips(args.out / name, g1, clips, heldout, args.threads)
+        write_report(args.out, args.cluster, heldout_names)
+
+
+def score_whole_clips(folder: Path, g1, clips, heldout, threads: int) -> None:
+    """The variant's last checkpoint on every whole clip (minutes long: SR says whether it tracks a whole take)."""
+    target = folder / "whole_clips.json"
+    if target.exists():
+        return
+    ckpt = latest_checkpoint(folder / "run", "model")
+    make = lambda env: load_expert_policy(ckpt, env, g1)  # noqa: E731
+    scores = {
+        "train": eval_policy(g1, clips, make, tracking_for_eval(), threads),
+        "held_out": eval_policy(g1, heldout, make, tracking_for_eval(), threads),
+    }
+    write_text_atomic(target, json.dumps({"checkpoint": str(ckpt), "scores": scores}, indent=1))
+    print(f"{folder.name} on whole clips: {json.dumps(scores)}", flush=True)
 
 
 if __name__ == "__main__":
