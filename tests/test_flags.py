@@ -59,3 +59,9 @@ def test_to_flags_rebuilds_the_run_in_another_process(style):
     assert from_args(DistillRun, _parser(DistillRun, style).parse_args(to_flags(run, style))) == run
     expert = ExpertRun("HGPT-Cluster-003", relative_actions=True, randomization=False, num_envs=8)
     assert from_args(ExpertRun, _parser(ExpertRun, style).parse_args(to_flags(expert, style))) == expert
+
+
+def test_help_texts_may_hold_percent_signs():
+    """argparse formats help with %: a help text quoting a figure (SR 62.5%) must print, not crash --help."""
+    text = _parser(ExpertRun, "hgpt").format_help()
+    assert "--no-adaptive-sampling" in text and "%" in text

@@ -97,7 +97,7 @@ def add_flags(
         if f.name in exclude:
             continue
         must = f.name in required or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-        help_text = f.metadata.get("help", "")
+        help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help text with %
         default = f.default if f.default is not dataclasses.MISSING else None
         if kind is bool:
             name = f.name if default is False else f"no_{f.name}"

@@ -52,7 +52,9 @@ class ExpertRun:
     resume: Path | None = option("a run folder (its latest checkpoint) or a checkpoint file", default=None)
     relative_actions: bool = option("actions relative to the next reference pose", default=False)
     randomization: bool = option("domain randomization", default=True)
-    adaptive_sampling: bool = option("start episodes more often where they fail (BeyondMimic's bins)", default=False)
+    adaptive_sampling: bool = option(
+        "start episodes more often where they fail (BeyondMimic's bins; walk ablation: SR 62.5% -> 70%)", default=True
+    )
     threads: int = option("MuJoCo backend: physics threads", minimum=1, default=2)
     compile: bool = option("MuJoCo backend: torch.compile the MDP maths (30-40 s once)", default=False)
     verbose: bool = option("print rsl_rl's full block of statistics every iteration, not one line", default=False)

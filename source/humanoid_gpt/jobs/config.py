@@ -37,7 +37,7 @@ class ExpertsStage:
     save_interval: int = 25
     relative_actions: bool = True
     randomization: bool = True
-    adaptive_sampling: bool = False
+    adaptive_sampling: bool = True
     threads: int = 2
     compile: bool = False
     executor: Literal["local", "ray", "submitit"] = "local"
