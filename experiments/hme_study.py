@@ -33,47 +33,22 @@ import torch
 from humanoid_gpt import configure_process
 from humanoid_gpt.hme.clusters import load_manifest
 from humanoid_gpt.hme.config import HMEConfig, PAEConfig
-from humanoid_gpt.hme.corpus import ClipCache, find_corpus, is_heldout
+from humanoid_gpt.hme.corpus import ClipCache, find_corpus
 from humanoid_gpt.hme.embed import embed_corpus, read_embeddings
-from humanoid_gpt.hme.features import gather_windows, window_starts
+from humanoid_gpt.hme.evaluate import heldout_reconstruction
 from humanoid_gpt.hme.kmeans import kmeans
 from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, build, cluster_count, cluster_space, load_paes
 from humanoid_gpt.hme.scores import adjusted_rand_index, nmi, purity
 from humanoid_gpt.io_utils import write_text_atomic
 
-GROUPS = {"pose (36)": slice(0, 36), "velocities (35)": slice(36, 71), "root velocity (3)": slice(71, 74)}
-
 
 def reconstruction(cfg: HMEConfig, cache: ClipCache) -> dict:
-    """Normalised MSE of every PAE on held-out windows of its own partition's source, by channel group."""
-    models, metas = load_paes(cfg)
-    corpus = find_corpus(cfg)
-    out = {}
-    for model, meta in zip(models, metas, strict=True):
-        held = [
-            c for c in corpus if is_heldout(c, cfg) and (c.source == meta["partition"] or cfg.partitions != "source")
-        ]
-        windows = []
-        for c in held:
-            f = torch.from_numpy(cache.features(c))
-            s = window_starts(len(f), cfg.pae)
-            if len(s):
-                windows.append(gather_windows(f, torch.from_numpy(s), cfg.pae))
-        x = torch.cat(windows)
-        with torch.inference_mode():
-            target = model.normalize(x)
-            recon = torch.cat([model(x[i : i + 2048])[0] for i in range(0, len(x), 2048)])
-        mean_pred = target.mean(-1, keepdim=True).expand_as(target)
-        row = {"held_out_clips": len(held), "windows": len(x)}
-        for name, sl in {"all (74)": slice(0, 74), **GROUPS}.items():
-            row[name] = {
-                "pae": float((recon[:, sl] - target[:, sl]).square().mean()),
-                "window_mean": float((mean_pred[:, sl] - target[:, sl]).square().mean()),
-                "zero (partition mean)": float(target[:, sl].square().mean()),
-            }
-        row["training_loss"] = meta["losses"]
-        out[meta["partition"]] = row
-    return out
+    """Normalised MSE of every PAE on held-out windows by feature group (against the window-mean and partition-mean
+    baselines), with its training loss by epoch."""
+    rows = heldout_reconstruction(cfg, cache)
+    for meta in load_paes(cfg)[1]:
+        rows[meta["partition"]] |= {"epochs": meta["epoch"], "training_loss": meta["losses"]}
+    return rows
 
 
 def quality(labels: np.ndarray, clusters: np.ndarray, sources: np.ndarray) -> dict:
@@ -122,15 +97,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("outputs/evidence/hme"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--channels", type=int, default=PAEConfig.channels, help="PAE latent channels")
+    p.add_argument("--epochs", type=int, default=PAEConfig.epochs)
+    p.add_argument("--min-steps", type=int, default=PAEConfig.min_steps)
+    p.add_argument("--batch-size", type=int, default=PAEConfig.batch_size)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--k", type=int, default=None, help="clusters (default: segments / target size 30)")
     args = p.parse_args()
     configure_process()
     torch.set_num_threads(args.threads)
     out = args.out.resolve()
-    pae = dict(epochs=args.epochs, batch_size=args.batch_size, threads=args.threads)
+    pae = dict(channels=args.channels, epochs=args.epochs, min_steps=args.min_steps, batch_size=args.batch_size)
+    pae["threads"] = args.threads
     configs = {s: HMEConfig(output=str(out / f"seed{s}"), seed=s, k=args.k, pae=PAEConfig(**pae)) for s in args.seeds}
 
     timings = {}

@@ -177,7 +177,7 @@ def test_a_manifest_whose_clips_are_gone_is_a_clear_error(tmp_path, lafan1_dir, 
 
 
 def test_a_pae_made_for_other_features_or_rate_is_refused(tmp_path):
-    cfg = PAEConfig(channels=1, width=4, kernel=3, epochs=1, batch_size=4, hop=20)
+    cfg = PAEConfig(channels=1, width=4, kernel=3, epochs=1, min_steps=0, batch_size=4, hop=20)
     feats = torch.randn(600, 74)
     starts = torch.arange(0, 600 - cfg.span, 20)
     path = train_pae(feats, starts, cfg, tmp_path / "pae", pae_meta(cfg, "p", [], 0), seed=0, progress=False)

@@ -53,7 +53,7 @@ def _corpus(root, walk_clip, clips=((0, 360), (900, 1260), (1800, 2160))):
 
 
 def _config(root, out, seed=0, **kw) -> HMEConfig:
-    pae = PAEConfig(channels=2, width=8, kernel=3, epochs=1, batch_size=16, hop=10, threads=1)
+    pae = PAEConfig(channels=2, width=8, kernel=3, epochs=1, min_steps=0, batch_size=16, hop=10, threads=1)
     defaults = dict(sources=["g1_motions/tiny"], data_root=str(root), output=str(out), partitions="all")
     return HMEConfig(**{**defaults, "holdout": 0.0, "segment_seconds": 6.0, "k": 2, "seed": seed, "pae": pae, **kw})
 

@@ -9,10 +9,10 @@ import torch
 
 from humanoid_gpt.hme.config import PAEConfig
 from humanoid_gpt.hme.features import FEATURE_DIM, gather_windows, window_starts
-from humanoid_gpt.hme.pae import fft_params, load_pae, pae_meta, train_pae
+from humanoid_gpt.hme.pae import fft_params, finished_checkpoint, load_pae, pae_meta, train_pae
 from humanoid_gpt.runs import CheckpointError
 
-TINY = dict(channels=1, width=16, kernel=5, batch_size=64, lr=3e-3, hop=5)
+TINY = dict(channels=1, width=16, kernel=5, batch_size=64, lr=3e-3, hop=5, min_steps=0)
 SMALL = {**TINY, "width": 32, "kernel": 9}
 
 
@@ -77,8 +77,8 @@ def test_a_pae_recovers_frequency_and_amplitude_of_sinusoids(tmp_path):
     assert np.corrcoef(rank(got_a), rank(amps))[0, 1] > 0.9, (got_a, amps)  # amplitude in latent units, monotone
 
 
-def _train(tmp_path, folder, epochs, seed=0):
-    cfg = PAEConfig(epochs=epochs, **TINY)
+def _train(tmp_path, folder, epochs, seed=0, min_steps=0):
+    cfg = PAEConfig(epochs=epochs, **{**TINY, "min_steps": min_steps})
     clips, _, _ = _sinusoid_clips(np.random.default_rng(3), 12)
     feats, starts = _stack(clips, cfg)
     meta = pae_meta(cfg, "synthetic", ["abc"], seed)
@@ -106,3 +106,17 @@ def test_checkpoints_resume_exactly_and_refuse_other_runs(tmp_path):
     (tmp_path / "junk" / "pae_1.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_pae(tmp_path / "junk" / "pae_1.pt")
+
+
+def test_a_small_partition_trains_until_min_steps(tmp_path):
+    torch.set_num_threads(1)
+    path, _, starts, cfg = _train(tmp_path, "small", epochs=1)
+    per_epoch = len(starts) // cfg.batch_size
+    assert torch.load(path, weights_only=False)["steps"] == per_epoch
+    # A larger step budget continues the finished run (the budget is not part of its identity) to whole epochs.
+    path, _, _, cfg = _train(tmp_path, "small", epochs=1, min_steps=2 * per_epoch + 1)
+    saved = torch.load(path, weights_only=False)
+    assert path.name == "pae_3.pt" and saved["epoch"] == 3 and saved["steps"] == 3 * per_epoch
+    assert finished_checkpoint(tmp_path / "small", saved["hgpt.hme.pae"], cfg) == path
+    more = PAEConfig(**{**TINY, "epochs": 1, "min_steps": 4 * per_epoch})
+    assert finished_checkpoint(tmp_path / "small", saved["hgpt.hme.pae"], more) is None

@@ -45,7 +45,7 @@ TINY = {
         "partitions": "all",
         "k": 2,
         "kmeans_restarts": 1,
-        "pae": {"epochs": 1, "max_windows": 256, "batch_size": 64, "threads": 1},
+        "pae": {"epochs": 1, "min_steps": 0, "max_windows": 256, "batch_size": 64, "threads": 1},
     },
     "experts": {
         "clusters": 1,

@@ -147,18 +147,20 @@ def load_pae(path: str | Path, cfg: PAEConfig | None = None) -> tuple[PeriodicAu
     sample_dt = meta["frame_step"] / meta["rate"]
     model = PeriodicAutoencoder(meta["feature_dim"], meta["window_frames"], sample_dt, **meta["arch"])
     model.load_state_dict(payload["model"])
-    return model.eval(), {**meta, "epoch": payload["epoch"], "losses": payload.get("losses", [])}
+    trained = {k: payload.get(k) for k in ("epoch", "steps")} | {"losses": payload.get("losses", [])}
+    return model.eval(), {**meta, **trained}
 
 
-def finished_checkpoint(folder: Path, meta: dict, epochs: int) -> Path | None:
-    """The latest checkpoint in ``folder`` when it has ``epochs`` epochs and was made with ``meta``'s settings (same
-    clips, or other clips: a finished PAE is kept when the corpus grows, so embeddings stay comparable and
-    re-embedding stays incremental; deleting the folder refits it); else None."""
+def finished_checkpoint(folder: Path, meta: dict, cfg: PAEConfig) -> Path | None:
+    """The latest checkpoint in ``folder`` when it has ``cfg``'s epochs and steps and was made with ``meta``'s
+    settings (same clips, or other clips: a finished PAE is kept when the corpus grows, so embeddings stay comparable
+    and re-embedding stays incremental; deleting the folder refits it); else None."""
     found = latest_checkpoint(folder, PREFIX) if folder.is_dir() else None
     if found is None:
         return None
     payload, saved = read_payload(found, FORMAT, SCHEMA_VERSION, _meta_of)
-    if payload.get("epoch", 0) < epochs or saved.get("settings_hash", saved.get("config_hash")) not in (
+    done = payload.get("epoch", 0) >= cfg.epochs and payload.get("steps", 0) >= cfg.min_steps
+    if not done or saved.get("settings_hash", saved.get("config_hash")) not in (
         meta["settings_hash"],
         meta["config_hash"],
     ):
@@ -181,7 +183,8 @@ def train_pae(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> Path:
     """Train (or resume) a PAE on windows of ``features`` (T, 74) starting at ``starts`` (W,), writing
-    ``pae_<epoch>.pt`` into ``folder`` after every epoch; returns the last checkpoint.
+    ``pae_<epoch>.pt`` into ``folder`` after every epoch; returns the last checkpoint. It runs ``cfg.epochs`` epochs,
+    more when they hold fewer than ``cfg.min_steps`` optimizer steps.
 
     Resume: the latest checkpoint in ``folder`` is continued when its metadata matches ``meta`` (same data, settings
     and seed), and reused as is when it has all its epochs (also when only the clips changed: a growing corpus keeps
@@ -197,7 +200,7 @@ def train_pae(
     if found is not None:
         payload, saved = read_payload(found, FORMAT, SCHEMA_VERSION, _meta_of)
         if saved.get("config_hash") != meta["config_hash"]:
-            if finished_checkpoint(folder, meta, cfg.epochs) is not None:
+            if finished_checkpoint(folder, meta, cfg) is not None:
                 return found
             raise CheckpointError(
                 f"{found}: a PAE of other data or settings is in {folder} (config hash {saved.get('config_hash')}, "
@@ -206,8 +209,6 @@ def train_pae(
         model.load_state_dict(payload["model"])
         opt.load_state_dict(payload["optimizer"])
         start_epoch, losses = payload["epoch"], list(payload.get("losses", []))
-        if start_epoch >= cfg.epochs:
-            return found
     else:
         # Normalisation from the training frames (every frame the windows touch, once).
         mean, std = features.mean(0), features.std(0)
@@ -219,8 +220,11 @@ def train_pae(
         raise CheckpointError(f"{folder}: {len(starts)} training window(s); a PAE needs at least 2 (longer clips?)")
     batch = min(cfg.batch_size, len(starts))
     steps = len(starts) // batch
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps))
+    if found is not None and start_epoch >= epochs:
+        return found
     path = found
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, epochs):
         model.train()
         order = torch.randperm(len(starts), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         total = 0.0
@@ -228,7 +232,7 @@ def train_pae(
         if progress:
             from tqdm.auto import tqdm
 
-            iterator = tqdm(iterator, desc=f"PAE {meta['partition']} epoch {epoch + 1}/{cfg.epochs}", leave=False)
+            iterator = tqdm(iterator, desc=f"PAE {meta['partition']} epoch {epoch + 1}/{epochs}", leave=False)
         for step in iterator:
             x = gather_windows(features, starts[order[step * batch : (step + 1) * batch]], cfg)
             loss = model.loss(x)
@@ -247,6 +251,7 @@ def train_pae(
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
                 "epoch": epoch + 1,
+                "steps": (epoch + 1) * steps,
                 "losses": losses,
             },
         )

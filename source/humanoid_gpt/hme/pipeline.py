@@ -94,7 +94,7 @@ def fit(config: HMEConfig | dict | str | Path | None = None, progress: bool = Tr
     with torch_threads(cfg.pae.threads):
         for name, clips in partitions(corpus, cfg).items():
             meta = pae_meta(cfg.pae, name, [c.digest for c in clips], cfg.seed)
-            done = finished_checkpoint(out / "pae" / name, meta, cfg.pae.epochs)
+            done = finished_checkpoint(out / "pae" / name, meta, cfg.pae)
             if done is not None:  # finished before: no need to load the clips
                 index[name] = done
                 continue

@@ -14,6 +14,7 @@ from humanoid_gpt.hme.clusters import load_manifest
 from humanoid_gpt.hme.config import HMEConfig
 from humanoid_gpt.hme.corpus import ClipCache, find_corpus, is_heldout
 from humanoid_gpt.hme.embed import read_embeddings
+from humanoid_gpt.hme.evaluate import GROUPS, heldout_reconstruction
 from humanoid_gpt.hme.features import FEATURE_NAMES, gather_windows, window_starts
 from humanoid_gpt.io_utils import write_text_atomic
 
@@ -59,7 +60,8 @@ def _reconstructions(cfg: HMEConfig, plt, path: Path, count: int = 3) -> str:
     models, metas = load_paes(cfg)
     model, meta = models[0], metas[0]
     corpus = find_corpus(cfg)
-    held = [c for c in corpus if is_heldout(c, cfg)] or corpus
+    own = [c for c in corpus if cfg.partitions != "source" or c.source == meta["partition"]]
+    held = [c for c in own if is_heldout(c, cfg)] or own
     cache = ClipCache(cfg)
     rng = np.random.default_rng(cfg.seed)
     picks = []
@@ -79,20 +81,40 @@ def _reconstructions(cfg: HMEConfig, plt, path: Path, count: int = 3) -> str:
         with torch.inference_mode():
             recon = model(x)[0][0].numpy()
             target = model.normalize(x)[0].numpy()
-        errors.append(float(((recon - target) ** 2).mean()))
+        errors.append((float(((recon - target) ** 2).mean()), float(target.var(-1).mean())))
         for col, ch in enumerate(channels):
             ax = axes[row, col]
             ax.plot(t, target[ch], label="input", color="k", lw=1.2)
             ax.plot(t, recon[ch], label="PAE", color="tab:red", lw=1.0, ls="--")
+            ax.axhline(target[ch].mean(), label="window mean (baseline)", color="0.6", lw=0.8, ls=":")
             ax.set_title(f"{Path(name).stem} {FEATURE_NAMES[ch]}", fontsize=7)
             ax.tick_params(labelsize=6)
     axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return f"PAE `{meta['partition']}` on {len(picks)} held-out windows (normalised units); window MSE " + ", ".join(
-        f"{e:.3f}" for e in errors
-    )
+    said = ", ".join(f"{pae:.3f} / {flat:.3f}" for pae, flat in errors)
+    where = f"PAE `{meta['partition']}` on {len(picks)} held-out windows (normalised units)"
+    return f"{where}; MSE, PAE / window mean: {said}"
+
+
+def _losses(losses: list[float]) -> str:
+    return f"{losses[0]:.4f} -> {losses[-1]:.4f}" if losses else "-"
+
+
+def _heldout_table(rows: dict[str, dict]) -> str:
+    body = []
+    for partition, row in rows.items():
+        if not row["windows"]:
+            body.append([partition, 0, 0, "-", "-", "-", "-", "-"])
+            continue
+        for group in GROUPS:
+            e = row[group]
+            change = e["pae"] / max(e["window_mean"], 1e-12) - 1
+            errors = [f"{e[k]:.3f}" for k in ("pae", "window_mean", "partition_mean")]
+            body.append([partition, row["clips"], row["windows"], group, *errors, f"{100 * change:+.0f} %"])
+    header = ["partition", "held-out clips", "windows", "features", "PAE", "window mean", "partition mean"]
+    return _table([*header, "PAE error vs window mean"], body) if body else "No held-out clips (holdout: 0)."
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -156,9 +178,15 @@ def write_report(cfg: HMEConfig) -> Path:
         "## PAEs",
         "",
         _table(
-            ["partition", "clips", "epochs", "training loss by epoch"],
-            [[m["partition"], len(m["clips"]), m["epoch"], ", ".join(f"{v:.4f}" for v in m["losses"])] for m in metas],
+            ["partition", "clips", "epochs", "steps", "training loss (first epoch -> last)"],
+            [[m["partition"], len(m["clips"]), m["epoch"], m["steps"] or "-", _losses(m["losses"])] for m in metas],
         ),
+        "",
+        "Held-out reconstruction (MSE in normalised units, 1 = the training data's variance), against predicting "
+        "each window's own mean (a PAE must beat it to have learned the motion within windows) and the partition "
+        "mean:",
+        "",
+        _heldout_table(heldout_reconstruction(cfg)),
         "",
         f"![reconstructions](figures/reconstruction.png)\n\n{caption}.",
         "",
