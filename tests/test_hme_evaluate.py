@@ -17,12 +17,13 @@ def _walk_corpus(root, walk_clip, pieces: int = 20) -> None:
     folder = root / "g1_motions" / "walks"
     folder.mkdir(parents=True)
     for i in range(pieces):  # 12-s pieces of the LAFAN1 walk, one file each
-        piece = walk_clip.slice(i * 360, (i + 1) * 360).replace(name=f"walk{i + 1}_subject1")
+        # No provenance: it holds the data path, and file hashes (which decide the held-out share) must not vary.
+        piece = walk_clip.slice(i * 360, (i + 1) * 360).replace(name=f"walk{i + 1}_subject1", provenance={})
         save_clip(piece, folder / f"walk{i + 1}_subject1.npz")
 
 
 def _config(root, out) -> HMEConfig:
-    pae = PAEConfig(channels=4, width=32, kernel=5, epochs=1, min_steps=300, batch_size=32, hop=5, threads=1)
+    pae = PAEConfig(epochs=1, min_steps=300, batch_size=32, hop=5, threads=1)  # the default architecture
     cfg = HMEConfig(sources=["g1_motions/walks"], data_root=str(root), output=str(out), partitions="all", pae=pae)
     # File hashes decide the held-out share: pick a split seed that holds out two to four of the 20 pieces.
     for split_seed in range(100):
@@ -42,7 +43,9 @@ def test_a_pae_reconstructs_unseen_walking_better_than_window_means(tmp_path, wa
     assert set(rows) == {"all"} and 2 <= row["clips"] <= 4 and row["windows"] > 0
     for group in GROUPS:
         assert row[group]["window_mean"] < row[group]["partition_mean"] or group == "root velocity (3)", row
-    assert row["all (74)"]["pae"] < 0.9 * row["all (74)"]["window_mean"], row
+    # 18 pieces (3.5 min) of one performer's walking are little data: unseen pieces are reconstructed 6-49% better than
+    # their window means depending on which pieces are held out (0.85 of it here).
+    assert row["all (74)"]["pae"] < 0.95 * row["all (74)"]["window_mean"], row
 
     # The window-mean baseline is the within-window variance of the held-out windows (normalised units).
     cache = ClipCache(cfg)
