@@ -2,7 +2,8 @@
 
 Readers: G1 CSV (Unitree / LAFAN1-G1 / G1 Moves; 36 columns, root quaternion x, y, z, w), G1-layout ``.npy`` (N, 36)
 (quaternion order detected, relative root height grounded), BeyondMimic NPZ, holosoma retargeting NPZ (``qpos``),
-holosoma whole-body-tracking NPZ, AMASS-retargeted-to-G1 Isaac Lab NPZ (``dof_positions``), and our own clip NPZ.
+holosoma whole-body-tracking NPZ, AMASS-retargeted-to-G1 Isaac Lab NPZ (``dof_positions``), GMR and PHC motion
+pickles (:mod:`humanoid_gpt.motion.pickles`, read without running code), and our own clip NPZ.
 Writers: our clip NPZ and BeyondMimic NPZ. Every read is validated (:mod:`humanoid_gpt.motion.validate`); every write
 is atomic.
 
@@ -51,7 +52,7 @@ SCHEMA = "humanoid_gpt.motion"
 SCHEMA_VERSION = 1
 CSV_COLUMNS = 7 + len(G1_JOINT_NAMES)
 BEYONDMIMIC_KEYS = ("fps", "joint_pos", "joint_vel", "body_pos_w", "body_quat_w", "body_lin_vel_w", "body_ang_vel_w")
-MOTION_SUFFIXES = (".csv", ".npz", ".npy")
+MOTION_SUFFIXES = (".csv", ".npz", ".npy", ".pkl")
 MAX_FPS = 1000.0
 """Frame rates above this are absurd for motion data (a unit or field mix-up)."""
 ASSUMED_CSV_FPS = 30.0
@@ -820,6 +821,10 @@ def read_clip(path: str | Path, fps: float | None = None, g1: G1 | None = None) 
         if kind == "amass_isaaclab":
             return read_amass_isaaclab_npz(path, fps)
         return read_holosoma_npz(path, fps)
+    if suffix == ".pkl":
+        from humanoid_gpt.motion.pickles import read_motion_pickle
+
+        return read_motion_pickle(path, fps)
     raise MotionFormatError(
         f"{path}: unknown motion file type '{path.suffix}'; supported: {', '.join(MOTION_SUFFIXES)}"
     )
