@@ -27,12 +27,13 @@ from humanoid_gpt.errors import MotionFormatError
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1_JOINT_NAMES
 
-# What numpy arrays and scalars unpickle through (numpy 1 and 2 module names), and nothing that can run code.
+# What numpy arrays and scalars unpickle through under pickle protocols 0-5 (numpy 1 and 2 module names; protocols
+# 0-2 carry bytes through codecs.encode, protocol 5 arrays through _frombuffer), and nothing that can run code.
 _ALLOWED = {
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-} | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"), ("builtins", "complex")}
+    (f"numpy.{core}.{module}", name)
+    for core in ("core", "_core")
+    for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("collections", "OrderedDict")}
 GMR_KEYS = ("fps", "root_pos", "root_rot", "dof_pos")
 PHC_KEYS = ("root_trans_offset", "root_rot", "dof")
 
