@@ -224,16 +224,16 @@ def train_pae(
     if found is not None and start_epoch >= epochs:
         return found
     path = found
+    bar = None
+    if progress:  # one bar over every step left, not one per epoch (a small partition runs hundreds of epochs)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=(epochs - start_epoch) * steps, desc=f"PAE {meta['partition']}", unit="step", leave=False)
     for epoch in range(start_epoch, epochs):
         model.train()
         order = torch.randperm(len(starts), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         total = 0.0
-        iterator = range(steps)
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, desc=f"PAE {meta['partition']} epoch {epoch + 1}/{epochs}", leave=False)
-        for step in iterator:
+        for step in range(steps):
             x = gather_windows(features, starts[order[step * batch : (step + 1) * batch]], cfg)
             loss = model.loss(x)
             opt.zero_grad(set_to_none=True)
@@ -241,6 +241,9 @@ def train_pae(
             opt.step()
             total += loss.item()
         losses.append(total / max(steps, 1))
+        if bar is not None:
+            bar.update(steps)
+            bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{losses[-1]:.4f}")
         if on_epoch is not None:
             on_epoch(epoch + 1, losses[-1])
         path = folder / f"{PREFIX}_{epoch + 1}.pt"
@@ -255,6 +258,8 @@ def train_pae(
                 "losses": losses,
             },
         )
+    if bar is not None:
+        bar.close()
     if path is None:  # zero epochs: still a usable (untrained) model with the data's normalisation
         path = folder / f"{PREFIX}_0.pt"
         save_checkpoint(path, {FORMAT: meta, "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 0})
