@@ -45,8 +45,9 @@ from humanoid_gpt.io_utils import write_text_atomic
 def reconstruction(cfg: HMEConfig, cache: ClipCache) -> dict:
     """Normalised MSE of every PAE on held-out windows by feature group (against the window-mean and partition-mean
     baselines), with its training loss by epoch."""
-    rows = heldout_reconstruction(cfg, cache)
-    for meta in load_paes(cfg)[1]:
+    paes = load_paes(cfg)
+    rows = heldout_reconstruction(cfg, paes, cache)
+    for meta in paes[1]:
         rows[meta["partition"]] |= {"epochs": meta["epoch"], "training_loss": meta["losses"]}
     return rows
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 
 from humanoid_gpt.hme.config import HMEConfig
-from humanoid_gpt.hme.corpus import ClipCache, find_corpus, is_heldout
+from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.features import FEATURE_DIM, gather_windows, window_starts
+from humanoid_gpt.hme.pae import PeriodicAutoencoder
 
 GROUPS = {
     "all (74)": slice(0, FEATURE_DIM),
@@ -20,19 +21,32 @@ GROUPS = {
 }
 
 
+def measured_clips(corpus: list[CorpusClip], cfg: HMEConfig, partition: str) -> list[CorpusClip]:
+    """The clips a partition's PAE is measured on: those of its source (``partitions: source``), else all of them;
+    of these, the held-out ones (:func:`~humanoid_gpt.hme.corpus.is_heldout`) are the ones it never trained on."""
+    return [c for c in corpus if cfg.partitions != "source" or c.source == partition]
+
+
 @torch.inference_mode()
-def heldout_reconstruction(cfg: HMEConfig, cache: ClipCache | None = None, batch: int = 2048) -> dict[str, dict]:
+def heldout_reconstruction(
+    cfg: HMEConfig,
+    paes: tuple[list[PeriodicAutoencoder], list[dict]] | None = None,
+    cache: ClipCache | None = None,
+    corpus: list[CorpusClip] | None = None,
+    batch: int = 2048,
+) -> dict[str, dict]:
     """Partition -> ``{"clips", "windows", <group>: {"pae", "window_mean", "partition_mean"}}`` over the held-out
-    clips of the partition's source (``partitions: source``) or of every source; a partition with no held-out window
-    (``holdout: 0``, or only short clips) maps to ``{"clips": 0, "windows": 0}``."""
+    share of :func:`measured_clips`; a partition with no held-out window (``holdout: 0``, or only short clips) maps to
+    ``{"clips": 0, "windows": 0}``. ``paes`` (models, metadata) default to the ones ``fit`` wrote for ``cfg``,
+    ``corpus`` to :func:`~humanoid_gpt.hme.corpus.find_corpus` (which hashes every file: pass it when you have it)."""
     from humanoid_gpt.hme.pipeline import load_paes
 
-    models, metas = load_paes(cfg)
+    models, metas = paes or load_paes(cfg)
     cache = cache or ClipCache(cfg)
-    held = [c for c in find_corpus(cfg) if is_heldout(c, cfg)]
+    corpus = find_corpus(cfg) if corpus is None else corpus
     out = {}
     for model, meta in zip(models, metas, strict=True):
-        mine = [c for c in held if cfg.partitions != "source" or c.source == meta["partition"]]
+        mine = [c for c in measured_clips(corpus, cfg, meta["partition"]) if is_heldout(c, cfg)]
         windows = []
         for c in mine:
             f = torch.from_numpy(cache.features(c))

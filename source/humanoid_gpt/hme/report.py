@@ -12,10 +12,11 @@ import torch
 
 from humanoid_gpt.hme.clusters import load_manifest
 from humanoid_gpt.hme.config import HMEConfig
-from humanoid_gpt.hme.corpus import ClipCache, find_corpus, is_heldout
+from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.embed import read_embeddings
-from humanoid_gpt.hme.evaluate import GROUPS, heldout_reconstruction
+from humanoid_gpt.hme.evaluate import GROUPS, heldout_reconstruction, measured_clips
 from humanoid_gpt.hme.features import FEATURE_NAMES, gather_windows, window_starts
+from humanoid_gpt.hme.pae import PeriodicAutoencoder
 from humanoid_gpt.io_utils import write_text_atomic
 
 RECON_CHANNELS = ("q_left_hip_pitch_joint", "q_left_knee_joint", "qd_right_shoulder_pitch_joint", "root_height")
@@ -53,16 +54,19 @@ def _scatter(plt, xy: np.ndarray, groups: np.ndarray, title: str, path: Path, le
     plt.close(fig)
 
 
-def _reconstructions(cfg: HMEConfig, plt, path: Path, count: int = 3) -> str:
+def _reconstructions(
+    cfg: HMEConfig,
+    model: PeriodicAutoencoder,
+    meta: dict,
+    corpus: list[CorpusClip],
+    cache: ClipCache,
+    plt,
+    path: Path,
+    count: int = 3,
+) -> str:
     """Plot ``count`` held-out windows (input vs PAE reconstruction, normalised units); returns a caption."""
-    from humanoid_gpt.hme.pipeline import load_paes
-
-    models, metas = load_paes(cfg)
-    model, meta = models[0], metas[0]
-    corpus = find_corpus(cfg)
-    own = [c for c in corpus if cfg.partitions != "source" or c.source == meta["partition"]]
+    own = measured_clips(corpus, cfg, meta["partition"])
     held = [c for c in own if is_heldout(c, cfg)] or own
-    cache = ClipCache(cfg)
     rng = np.random.default_rng(cfg.seed)
     picks = []
     for c in rng.permutation(len(held))[:count]:
@@ -163,8 +167,9 @@ def write_report(cfg: HMEConfig) -> Path:
     fig.savefig(figs / "diversity.png", dpi=110)
     plt.close(fig)
 
-    caption = _reconstructions(cfg, plt, figs / "reconstruction.png")
-    _, metas = load_paes(cfg)
+    models, metas = load_paes(cfg)
+    corpus, cache = find_corpus(cfg), ClipCache(cfg)  # hashed and loaded once for the figure and the table
+    caption = _reconstructions(cfg, models[0], metas[0], corpus, cache, plt, figs / "reconstruction.png")
 
     meta = manifest.meta
     lines = [
@@ -186,7 +191,7 @@ def write_report(cfg: HMEConfig) -> Path:
         "each window's own mean (a PAE must beat it to have learned the motion within windows) and the partition "
         "mean:",
         "",
-        _heldout_table(heldout_reconstruction(cfg)),
+        _heldout_table(heldout_reconstruction(cfg, (models, metas), cache, corpus)),
         "",
         f"![reconstructions](figures/reconstruction.png)\n\n{caption}.",
         "",

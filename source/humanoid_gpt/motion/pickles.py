@@ -25,6 +25,7 @@ import numpy as np
 
 from humanoid_gpt.errors import MotionFormatError
 from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.motion.io import _check_shape, _npz_rate, _require, infer_provenance
 from humanoid_gpt.robot.g1 import G1_JOINT_NAMES
 
 # What numpy arrays and scalars unpickle through under pickle protocols 0-5 (numpy 1 and 2 module names; protocols
@@ -79,24 +80,19 @@ def _array(data: Mapping, key: str, path: Path, width: int) -> np.ndarray:
         arr = np.asarray(data[key], dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise MotionFormatError(f"{path}: '{key}' is not a numeric array ({e})") from e
-    if arr.ndim != 2 or arr.shape[1] != width:
-        hint = ""
-        if key in ("dof_pos", "dof") and arr.ndim == 2 and arr.shape[1] == 23:
-            hint = (
-                "; 23 joints is the G1 23-DoF variant (no wrist joints, locked waist), not the 29-DoF G1 this "
-                "project drives: retarget the source motion to the 29-DoF G1"
-            )
-        raise MotionFormatError(f"{path}: '{key}' has shape {arr.shape}, expected (N, {width}){hint}")
+    if key in ("dof_pos", "dof") and arr.ndim == 2 and arr.shape[1] == 23:
+        raise MotionFormatError(
+            f"{path}: '{key}' has shape {arr.shape}, expected (N, {width}); 23 joints is the G1 23-DoF variant (no "
+            "wrist joints, locked waist), not the 29-DoF G1 this project drives: retarget the source motion to the "
+            "29-DoF G1"
+        )
+    _check_shape(arr, path, key, (None, width))
     return arr
 
 
 def _clip(path: Path, name: str, data: Mapping, keys: tuple[str, str, str], fps: float | None, fmt: str) -> MotionClip:
-    from humanoid_gpt.motion.io import _npz_rate, infer_provenance
-
     pos_key, rot_key, dof_key = keys
-    missing = [k for k in keys if k not in data]
-    if missing:
-        raise MotionFormatError(f"{path}: {fmt} needs keys {missing}; found {sorted(map(str, data))}")
+    _require(data, path, keys, f"a {fmt} motion pickle")
     root_pos = _array(data, pos_key, path, 3)
     xyzw = _array(data, rot_key, path, 4)
     joints = _array(data, dof_key, path, len(G1_JOINT_NAMES))
