@@ -118,6 +118,8 @@ def test_bad_pickles_name_the_file_field_and_fix(tmp_path, walk_clip, g1):
     with pytest.raises(MotionFormatError, match=r"no_rate\.pkl"):
         load_clip(_dump(tmp_path / "no_rate.pkl", no_rate), g1=g1)
     assert load_clip(tmp_path / "no_rate.pkl", fps=30, g1=g1).fps == 30.0
+    with pytest.raises(MotionFormatError, match=r"word_rate\.pkl: 'fps' holds 'thirty', not a usable frame rate"):
+        load_clip(_dump(tmp_path / "word_rate.pkl", {**_gmr(clip), "fps": "thirty"}), g1=g1)
     # A quaternion stored w first in a file that says x, y, z, w: validation names it.
     wfirst = {**_gmr(clip), "root_rot": clip.root_quat}
     with pytest.raises(MotionValidationError, match=r"(?s)wfirst\.pkl.*root_quat.*stored w, x, y, z but read as x"):

@@ -331,20 +331,26 @@ def _stored_fps(data: Mapping, path: Path, fps: float | None, key: str = "fps") 
     option = check_fps(fps)
     if key not in data:
         return None
-    raw = np.asarray(data[key], dtype=np.float64).reshape(-1)
-    value = float(raw[0]) if raw.size else math.nan
+    stored = None  # how to name a stored value that is not a number
+    try:
+        raw = np.asarray(data[key], dtype=np.float64).reshape(-1)
+        value = float(raw[0]) if raw.size else math.nan
+    except (TypeError, ValueError):  # a string or an object
+        value, stored = math.nan, repr(data[key])[:40]
     usable = math.isfinite(value) and 1.0 <= value <= MAX_FPS
     if option is not None:
         if not usable or abs(option - value) > 1e-6 * option:
             warnings.warn(
-                f"{path}: the file stores {key}={value:g}; using fps={option:g} as passed", MotionWarning, stacklevel=4
+                f"{path}: the file stores {key}={stored or f'{value:g}'}; using fps={option:g} as passed",
+                MotionWarning,
+                stacklevel=4,
             )
-        return FrameRate(option, "option", f"fps option (the file's '{key}' holds {value:g})")
+        return FrameRate(option, "option", f"fps option (the file's '{key}' holds {stored or f'{value:g}'})")
     if not usable:
         hint = f" (it looks like a frame period: 1/{1 / value:g} s)" if 0.0 < value < 1.0 else ""
         raise MotionFormatError(
-            f"{path}: '{key}' holds {value!r}, not a usable frame rate{hint}; pass the real rate explicitly "
-            "(fps=..., `hgpt motions check --fps`, `hgpt motions convert --src-fps`)"
+            f"{path}: '{key}' holds {stored or repr(value)}, not a usable frame rate{hint}; pass the real rate "
+            "explicitly (fps=..., `hgpt motions check --fps`, `hgpt motions convert --src-fps`)"
         )
     return FrameRate(value, "file", f"'{key}' in the file")
 
