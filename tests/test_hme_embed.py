@@ -127,3 +127,8 @@ def test_configs_read_from_yaml_with_defaults_and_refuse_unknown_keys(tmp_path):
         load_config(tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="partitions='thirds'"):
         load_config(partitions="thirds")
+    (tmp_path / "typo.yaml").write_text("pae: {min_steps: lots}\n")  # a wrong type is named, not a TypeError later
+    with pytest.raises(ConfigError, match=r"HME config: pae: min_steps='lots' is not a int"):
+        load_config(tmp_path / "typo.yaml")
+    with pytest.raises(ConfigError, match=r"holdout='0.1' is not a float"):
+        load_config(holdout="0.1")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import ConfigError, HGPTError
+from humanoid_gpt.typed_config import build_dataclass
 
 
 class HMEError(HGPTError, ValueError):
@@ -159,7 +160,7 @@ class HMEConfig:
         pae = data.pop("pae", None) or {}
         _check_keys(data, cls, "HME config")
         _check_keys(pae, PAEConfig, "HME config 'pae'")
-        cfg = cls(**data, pae=PAEConfig(**pae))
+        cfg = build_dataclass(cls, {**data, "pae": pae}, "HME config")  # a value of the wrong type named, not a crash
         cfg.validate()
         return cfg
 

@@ -11,17 +11,16 @@ DaggerConfig` fields), ``export`` and ``evaluate``.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.registry import RetentionRule
 from humanoid_gpt.io_utils import read_yaml
+from humanoid_gpt.typed_config import build_dataclass
 
 PRESETS = ("demo", "cpu", "gpu", "cluster")
 SCHEMA_VERSION = 1
@@ -126,7 +125,7 @@ def load_main_config(path: str | Path) -> MainConfig:
     version = raw.pop("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise ConfigError(f"{path}: schema_version {version} is not {SCHEMA_VERSION}, the one this version reads")
-    cfg = _build(MainConfig, raw, str(path))
+    cfg = build_dataclass(MainConfig, raw, str(path))
     cfg = dataclasses.replace(cfg, source=str(path))
     check(cfg)
     return cfg
@@ -173,51 +172,3 @@ def check(cfg: MainConfig) -> None:
     extra = sorted(set(d.dagger) - known)
     if extra:
         raise ConfigError(f"{where}: distill.dagger has unknown fields {extra}; known: {sorted(known)}")
-
-
-def _build(cls: type, raw: Any, where: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a mapping of {cls.__name__} fields expected, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(fields)}")
-    missing = [
-        n
-        for n, f in fields.items()
-        if n not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"{where}: field(s) {missing} missing")
-    return cls(**{k: _value(hints[k], v, f"{where}: {k}") for k, v in raw.items()})
-
-
-def _value(hint: Any, value: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value or {}, where)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _value(arg, value, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}={value!r} is not a {hint}")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{where}={value!r}; one of {list(args)}")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}={value!r}: a list expected")
-        return [_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is dict and isinstance(value, dict):
-        return value
-    if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
-        return value
-    raise ConfigError(f"{where}={value!r} is not a {getattr(hint, '__name__', hint)}")
