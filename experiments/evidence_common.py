@@ -40,11 +40,15 @@ def window_set(clips, count: int, seconds: float = 10.0):
     return [w for c in clips for w in clip_windows(c, seconds, count)]
 
 
-def learn_with_curves(runner, env, minutes: float, iterations: int | None, curves_path: Path) -> list[dict]:
+def learn_with_curves(
+    runner, env, minutes: float, iterations: int | None, curves_path: Path, curves: list[dict] | None = None
+) -> list[dict]:
     """PPO in rounds of 10 iterations until ``minutes`` of wall clock or ``iterations`` (equal samples), recording
-    after each round the reward, the episode length and the training MPKPE of the episodes that round finished, and
-    the seconds per iteration spent collecting samples and updating (written to ``curves_path`` as it goes)."""
-    curves, start, first = [], time.time(), True
+    after each round the reward, the episode length, the training MPKPE and G-MPKPE of the episodes that round
+    finished, the learning rate, the mean action std, and the seconds per iteration spent collecting samples and
+    updating (written to ``curves_path`` as it goes). ``curves``: the rounds of a resumed run, continued."""
+    curves = list(curves or [])
+    start, first = time.time() - 60 * (curves[-1]["minutes"] if curves else 0.0), runner.current_learning_iteration == 0
     budget = iterations or float("inf")
     times = {"collect": 0.0, "learn": 0.0}
     log = runner.logger.log
@@ -71,7 +75,10 @@ def learn_with_curves(runner, env, minutes: float, iterations: int | None, curve
                 "mean_reward": sum(rew) / max(len(rew), 1),
                 "episode_s": recent.get("mean_episode_steps", 0) * env.dt,
                 "mpkpe_mm": recent.get("mpkpe_mm"),
+                "g_mpkpe_mm": recent.get("g_mpkpe_mm"),
                 "mpjpe": recent.get("mpjpe"),
+                "learning_rate": float(runner.alg.learning_rate),
+                "action_std": action_std(runner),
                 "collect_s_per_iteration": times["collect"] / rounds,
                 "learn_s_per_iteration": times["learn"] / rounds,
             }
@@ -80,6 +87,16 @@ def learn_with_curves(runner, env, minutes: float, iterations: int | None, curve
         write_text_atomic(curves_path, json.dumps(curves, indent=1))
     runner.logger.log = log
     return curves
+
+
+def action_std(runner) -> float | None:
+    """The mean standard deviation of the actor's Gaussian (rsl_rl keeps it as ``std_param`` or ``log_std_param``)."""
+    for name, p in runner.alg.actor.named_parameters():
+        if name.endswith("log_std_param"):
+            return float(p.detach().exp().mean())
+        if name.endswith("std_param"):
+            return float(p.detach().mean())
+    return None
 
 
 def eval_policy(g1, clips, make_policy, tracking, threads: int = 2) -> dict:

@@ -11,7 +11,7 @@ import torch
 from humanoid_gpt.deploy.policies import Policy
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
-from humanoid_gpt.metrics import summarize
+from humanoid_gpt.metrics import seconds, summarize
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import G1
@@ -66,9 +66,8 @@ def evaluate(
     per_clip = {}
     for clip_id, name in enumerate(library.names):
         mine = [r for r in records if r.clip == clip_id]
-        per_clip[name] = {**summarize(mine), "duration_s": float(library.duration[clip_id])}
-    aggregate = summarize(records)
-    aggregate["mean_episode_s"] = aggregate.get("mean_episode_steps", 0.0) * cfg.control_dt  # stable tracking time
+        per_clip[name] = {**seconds(summarize(mine), cfg.control_dt), "duration_s": float(library.duration[clip_id])}
+    aggregate = seconds(summarize(records), cfg.control_dt)
     result = {
         "schema_version": EVAL_SCHEMA_VERSION,
         "aggregate": aggregate,

@@ -40,6 +40,14 @@ class RewardConfig:
     alpha_rot: float = 2.5  # 1/rad on the SO(3) log-map angle
     alpha_lin_vel: float = 0.67  # s/m on the L1 velocity error
     alpha_ang_vel: float = 0.2  # s/rad on the L1 angular velocity error
+    form: str = "l1"
+    """"l1": the paper's per-keypoint kernel sum_k w_k exp(-alpha |e_k|_1) / sum_k w_k (the alphas above);
+    "gaussian": BeyondMimic's exp(-(sum_k w_k |e_k|^2 / sum_k w_k) / sigma^2) (the sigmas below)."""
+    sigma_anchor_pos: float = 0.3  # m; BeyondMimic's sigmas, read only by the "gaussian" form
+    sigma_rot: float = 0.4  # rad, anchor and keypoints
+    sigma_pos: float = 0.3  # m
+    sigma_lin_vel: float = 1.0  # m/s
+    sigma_ang_vel: float = 3.14  # rad/s
     soft_joint_limit: float = 0.9  # fraction of the range beyond which the joint-limit penalty grows
     keypoint_weights: tuple[float, ...] = (1.0,) * len(G1_KEYPOINT_NAMES)
 
@@ -153,6 +161,8 @@ class TrackingConfig:
             raise ConfigError(
                 f"{len(self.rewards.keypoint_weights)} keypoint weights for {len(self.keypoints)} keypoints"
             )
+        if self.rewards.form not in ("l1", "gaussian"):
+            raise ConfigError(f"rewards.form {self.rewards.form!r} is not a reward form; use 'l1' or 'gaussian'")
         if self.episode_seconds <= self.control_dt:
             raise ConfigError("episode_seconds must exceed one control step")
         self.sampling.validate()

@@ -26,39 +26,51 @@ class TrackingStep:
     self_contacts: torch.Tensor | None = None  # (N,) count of undesired contacts
 
 
-def _weighted_exp(err: torch.Tensor, alpha: float, w: torch.Tensor) -> torch.Tensor:
-    """sum_k w_k exp(-alpha e_k) / sum_k w_k over the keypoint axis of err (N, K)."""
+def _kernel(diff: torch.Tensor, alpha: float, sigma: float, cfg: RewardConfig, w: torch.Tensor | None) -> torch.Tensor:
+    """The tracking kernel of one term over per-keypoint errors: ``diff`` (N, K, 3) vectors or (N, K) angles, or
+    (N, 3) / (N,) for the anchor alone (``w`` None). "l1": mean_w exp(-alpha e) with e the L1 norm of a keypoint's
+    vector (an anchor's L2 norm); "gaussian": exp(-mean_w |e|^2 / sigma^2)."""
+    vector = diff.dim() == (2 if w is None else 3)
+    if cfg.form == "gaussian":
+        sq = diff.square().sum(-1) if vector else diff.square()
+        return torch.exp(-(sq if w is None else (sq * w).sum(-1) / w.sum()) / sigma**2)
+    if w is None:
+        return torch.exp(-alpha * (diff.norm(dim=-1) if vector else diff))
+    err = diff.abs().sum(-1) if vector else diff
     return (torch.exp(-alpha * err) * w).sum(-1) / w.sum()
 
 
 def anchor_pos(s: TrackingStep, cfg: RewardConfig) -> torch.Tensor:
     a = s.consts.anchor
-    return torch.exp(-cfg.alpha_anchor_pos * (s.ref.body_pos[:, a] - s.robot.body_pos[:, a]).norm(dim=-1))
+    diff = s.ref.body_pos[:, a] - s.robot.body_pos[:, a]
+    return _kernel(diff, cfg.alpha_anchor_pos, cfg.sigma_anchor_pos, cfg, None)
 
 
 def anchor_rot(s: TrackingStep, cfg: RewardConfig) -> torch.Tensor:
     a = s.consts.anchor
-    return torch.exp(-cfg.alpha_rot * R.quat_error_angle(s.robot.body_quat[:, a], s.ref.body_quat[:, a]))
+    angle = R.quat_error_angle(s.robot.body_quat[:, a], s.ref.body_quat[:, a])
+    return _kernel(angle, cfg.alpha_rot, cfg.sigma_rot, cfg, None)
 
 
 def keypoint_pos(s: TrackingStep, cfg: RewardConfig) -> torch.Tensor:
     mine, theirs = to_heading_frame(s.robot), to_heading_frame(s.ref)
-    return _weighted_exp((theirs.pos - mine.pos).abs().sum(-1), cfg.alpha_pos, s.consts.keypoint_weights)
+    return _kernel(theirs.pos - mine.pos, cfg.alpha_pos, cfg.sigma_pos, cfg, s.consts.keypoint_weights)
 
 
 def keypoint_rot(s: TrackingStep, cfg: RewardConfig) -> torch.Tensor:
     mine, theirs = to_heading_frame(s.robot), to_heading_frame(s.ref)
-    return _weighted_exp(R.quat_error_angle(mine.quat, theirs.quat), cfg.alpha_rot, s.consts.keypoint_weights)
+    angle = R.quat_error_angle(mine.quat, theirs.quat)
+    return _kernel(angle, cfg.alpha_rot, cfg.sigma_rot, cfg, s.consts.keypoint_weights)
 
 
 def keypoint_lin_vel(s: TrackingStep, cfg: RewardConfig) -> torch.Tensor:
-    err = (s.ref.body_lin_vel - s.robot.body_lin_vel).abs().sum(-1)
-    return _weighted_exp(err, cfg.alpha_lin_vel, s.consts.keypoint_weights)
+    diff = s.ref.body_lin_vel - s.robot.body_lin_vel
+    return _kernel(diff, cfg.alpha_lin_vel, cfg.sigma_lin_vel, cfg, s.consts.keypoint_weights)
 
 
 def keypoint_ang_vel(s: TrackingStep, cfg: RewardConfig) -> torch.Tensor:
-    err = (s.ref.body_ang_vel - s.robot.body_ang_vel).abs().sum(-1)
-    return _weighted_exp(err, cfg.alpha_ang_vel, s.consts.keypoint_weights)
+    diff = s.ref.body_ang_vel - s.robot.body_ang_vel
+    return _kernel(diff, cfg.alpha_ang_vel, cfg.sigma_ang_vel, cfg, s.consts.keypoint_weights)
 
 
 def action_rate(s: TrackingStep, cfg: RewardConfig) -> torch.Tensor:
