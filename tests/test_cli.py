@@ -82,4 +82,7 @@ def test_sim2sim_eval_renders_the_robot_beside_its_reference(tmp_path, lafan1_di
     report = json.loads((tmp_path / "e.json").read_text())
     steps = report["clips"]["dance1_subject1"]["frames"]
     assert len(frames) == steps // 2 and frames.shape[1:] == (360, 480, 3)  # every 2nd step until the last
-    assert "recording" not in report and "blue: the reference" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "recording" not in report and "blue: the reference" in out
+    # The printed table tells "drifted" (G-MPKPE) from "fell" (seconds until the fall of failed windows).
+    assert "| G-MPKPE (mm) | stable (s) | fell after (s) |" in out and "| dance1_subject1 |" in out

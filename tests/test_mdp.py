@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from humanoid_gpt import rotations as R
+from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.mdp import observations as O
 from humanoid_gpt.mdp.actions import actions_for_targets, joint_targets
 from humanoid_gpt.mdp.config import RandomizationConfig, RewardConfig, RobotTensors, TrackingConfig
 from humanoid_gpt.mdp.reset import reset_state_from_reference
 from humanoid_gpt.mdp.rewards import REWARD_TERMS, TrackingStep, compute_rewards
 from humanoid_gpt.mdp.terminations import compute_failures
-from humanoid_gpt.metrics import step_errors
+from humanoid_gpt.metrics import ERROR_KEYS, EpisodeRecord, seconds, step_errors, summarize
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.state import KinematicState
 
@@ -135,6 +136,37 @@ def test_metric_units(setup):
     e = step_errors(robot, ref)
     torch.testing.assert_close(e["mpjpe"], torch.full((64,), 0.1), atol=1e-5, rtol=0)
     torch.testing.assert_close(e["g_mpkpe_mm"], torch.full((64,), 50.0), atol=1e-3, rtol=0)
+
+
+def test_gaussian_kernels_are_beyondmimics(setup):
+    """rewards.form "gaussian": exp(-mean_k |e_k|^2 / sigma^2), so a 0.3 m shift of every keypoint (sigma) gives
+    e^-1 and perfect tracking 1; the anchor term sees the world-frame drift the keypoint terms ignore."""
+    cfg, consts, ref = setup
+    rewards = dataclasses.replace(cfg.rewards, form="gaussian")
+    perfect = _step(ref, ref, consts)
+    for name in ("anchor_pos", "anchor_rot", "keypoint_pos", "keypoint_rot", "keypoint_lin_vel", "keypoint_ang_vel"):
+        torch.testing.assert_close(REWARD_TERMS[name](perfect, rewards), torch.ones(64), atol=1e-4, rtol=0)
+    lowered = dataclasses.replace(ref, body_pos=ref.body_pos - torch.tensor([0.0, 0.0, 0.3]))
+    for name in ("anchor_pos", "keypoint_pos"):
+        value = REWARD_TERMS[name](_step(ref, lowered, consts), rewards)
+        torch.testing.assert_close(value, torch.full((64,), float(torch.exp(torch.tensor(-1.0)))), atol=1e-4, rtol=0)
+    drifted = _step(ref, _rigid(ref, 0.0, (1.0, 0.0)), consts)
+    assert REWARD_TERMS["keypoint_pos"](drifted, rewards).min() > 0.999
+    assert REWARD_TERMS["anchor_pos"](drifted, rewards).max() < 1e-3  # exp(-1 / 0.09): no gradient back to the path
+    with pytest.raises(ConfigError, match="rewards.form"):
+        dataclasses.replace(cfg, rewards=dataclasses.replace(cfg.rewards, form="l2")).validate()
+
+
+def test_failed_windows_report_seconds_until_the_fall():
+    sums = dict.fromkeys(ERROR_KEYS, 0.0)
+    records = [EpisodeRecord(0, True, 500, sums), EpisodeRecord(0, False, 100, sums)]
+    records.append(EpisodeRecord(1, False, 200, sums))
+    out = seconds(summarize(records), 0.02)
+    assert out["sr_percent"] == pytest.approx(100 / 3)
+    assert out["fail_s"] == pytest.approx(3.0)  # the two falls, after 2 s and 4 s
+    assert out["mean_episode_s"] == pytest.approx(800 / 3 * 0.02)
+    clean = seconds(summarize(records[:1]), 0.02)
+    assert clean["fail_s"] is None and clean["mean_episode_s"] == pytest.approx(10.0)
 
 
 def test_action_maps_round_trip(setup):

@@ -196,7 +196,7 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
     from humanoid_gpt.backends import load_backend
     from humanoid_gpt.deploy.policies import make_policy, policy_task_settings
     from humanoid_gpt.mdp.config import TrackingConfig
-    from humanoid_gpt.metrics import write_report
+    from humanoid_gpt.metrics import metrics_table, write_report
     from humanoid_gpt.motion.io import load_clips
     from humanoid_gpt.robot import load_g1
 
@@ -221,12 +221,9 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
         else:
             print(f"video: {args.video} (blue: the reference)")
     write_report(result, args.out)
-    agg = result["aggregate"]
-    print(
-        f"{agg['episodes']} clips: SR {agg['sr_percent']:.1f}%, MPJPE {agg['mpjpe']:.3f} rad, MPJVE {agg['mpjve']:.3f} "
-        f"rad/s, root vel {agg['root_vel_err']:.3f} m/s, MPKPE {agg['mpkpe_mm']:.1f} mm, "
-        f"G-MPKPE {agg['g_mpkpe_mm']:.1f} mm -> {args.out}"
-    )
+    rows = [((name,), m) for name, m in result["clips"].items()]
+    print("\n".join(metrics_table(("clip",), [*rows, ((f"all {len(rows)} clips",), result["aggregate"])])))
+    print(f"-> {args.out}")
     return 0
 
 
