@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -10,14 +9,14 @@ import torch
 
 from humanoid_gpt.deploy.policies import Policy
 from humanoid_gpt.errors import ConfigError
-from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
+from humanoid_gpt.mdp.config import TrackingConfig, evaluation_task
 from humanoid_gpt.metrics import seconds, summarize
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt_sim2sim.env import EvalSchedule, MujocoTrackingEnv
 
-EVAL_SCHEMA_VERSION = 1
+EVAL_SCHEMA_VERSION = 2  # 2: falls judged as the metrics define them (evaluation_task)
 MIN_EVAL_SECONDS = 0.5
 """Shorter clips end before a falling robot crosses the failure thresholds: their SR would mean nothing."""
 
@@ -44,8 +43,7 @@ def evaluate(
         )
     if not clips:
         raise ConfigError("no clips to evaluate")
-    cfg = cfg or TrackingConfig()
-    cfg = dataclasses.replace(cfg, randomization=RandomizationConfig.off())
+    cfg = evaluation_task(cfg or TrackingConfig())
     library = MotionLibrary.from_clips(clips, g1, cfg.keypoints)
     env = MujocoTrackingEnv(
         g1, library, cfg, min(num_envs, len(clips)), seed, num_threads, EvalSchedule(range(len(clips)))

@@ -194,37 +194,57 @@ def _render(args: argparse.Namespace) -> int:
 
 def _sim2sim_eval(args: argparse.Namespace) -> int:
     from humanoid_gpt.backends import load_backend
-    from humanoid_gpt.deploy.policies import make_policy, policy_task_settings
+    from humanoid_gpt.deploy.policies import policy_setup
     from humanoid_gpt.mdp.config import TrackingConfig
     from humanoid_gpt.metrics import metrics_table, write_report
+    from humanoid_gpt.motion.clip import clip_windows
     from humanoid_gpt.motion.io import load_clips
     from humanoid_gpt.robot import load_g1
 
     g1 = load_g1()
+    setups = [policy_setup(p, g1, args.layout, args.relative_actions) for p in args.policy]  # refuse before loading
     clips = load_clips(args.motions, g1, progress=True)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
-    # A student carries its action convention; other policies take it from the command line.
-    cfg = TrackingConfig(
-        **(policy_task_settings(args.policy) or {"action_relative_to_reference": args.relative_actions})
-    )
-    backend = load_backend("mujoco", g1=g1, threads=args.threads)
-    record = args.video is not None
-    result = backend.evaluate(
-        clips, lambda env: make_policy(args.policy, env), cfg, args.num_envs, args.seed, record=record
-    )
-    if record:
-        from humanoid_gpt.render import tracking_video
+    if args.windows:
+        clips = [w for c in clips for w in clip_windows(c, args.window_seconds, args.windows)]
+    labels = _policy_labels(args.policy)
+    results = {}
+    for spec, label, setup in zip(args.policy, labels, setups, strict=True):
+        backend = load_backend("mujoco", g1=setup.g1, threads=args.threads)
+        video = None
+        if args.video is not None:
+            video = args.video if len(labels) == 1 else args.video.with_name(f"{args.video.stem}_{label}.mp4")
+        result = backend.evaluate(
+            clips, setup.make, TrackingConfig(**setup.task_settings), args.num_envs, args.seed, record=bool(video)
+        )
+        result["policy"] = {"file": str(spec), "layout": setup.layout}
+        if video is not None:
+            from humanoid_gpt.render import tracking_video
 
-        if tracking_video(g1, result, args.video, Path(args.policy).name) is None:
-            print(f"no video: the policy failed {args.policy} at its first step")
-        else:
-            print(f"video: {args.video} (blue: the reference)")
-    write_report(result, args.out)
-    rows = [((name,), m) for name, m in result["clips"].items()]
-    print("\n".join(metrics_table(("clip",), [*rows, ((f"all {len(rows)} clips",), result["aggregate"])])))
+            if tracking_video(setup.g1, result, video, Path(spec).name) is None:
+                print(f"no video: the policy failed {spec} at its first step")
+            else:
+                print(f"video: {video} (blue: the reference)")
+        results[label] = result
+    if len(results) == 1:
+        result = next(iter(results.values()))
+        write_report(result, args.out)
+        rows = [((name,), m) for name, m in result["clips"].items()]
+        print("\n".join(metrics_table(("clip",), [*rows, ((f"all {len(rows)} clips",), result["aggregate"])])))
+    else:
+        write_report({"policies": results}, args.out)
+        rows = [((label, r["policy"]["layout"]), r["aggregate"]) for label, r in results.items()]
+        print(f"{len(clips)} identical windows per policy")
+        print("\n".join(metrics_table(("policy", "layout"), rows)))
     print(f"-> {args.out}")
     return 0
+
+
+def _policy_labels(specs: list[str]) -> list[str]:
+    """Short names for the table: file names, the whole path where two files share a name."""
+    names = [Path(s).name for s in specs]
+    return [n if names.count(n) == 1 else s for n, s in zip(names, specs, strict=True)]
 
 
 def _train_expert(args: argparse.Namespace) -> int:
@@ -442,8 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--policy",
         required=True,
-        help="'reference', 'zero', a student checkpoint (.pt), a streaming student ONNX, or a TorchScript file",
+        action="append",
+        help="'reference', 'zero', a student checkpoint (.pt), a streaming student ONNX, another lab's tracker ONNX "
+        "(TWIST2; recognised from the file), or a TorchScript file; repeat to score several on identical windows",
     )
+    e.add_argument("--layout", help="force another lab's policy layout for a renamed or re-exported file (twist2)")
+    e.add_argument("--windows", type=_positive(int), help="score N windows per clip, spread through it")
+    e.add_argument("--window-seconds", type=_positive(float), default=10.0, help="length of each window (s)")
     e.add_argument("--motions", nargs="+", type=Path, required=True, help="motion files or folders")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--num-envs", type=_positive(int), default=16)

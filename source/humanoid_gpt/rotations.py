@@ -110,6 +110,14 @@ def yaw_quat(q: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.cos(0.5 * yaw), zeros, zeros, torch.sin(0.5 * yaw)], dim=-1)
 
 
+def roll_pitch(q: torch.Tensor) -> torch.Tensor:
+    """Roll and pitch (..., 2) of the intrinsic z-y-x (yaw, pitch, roll) Euler angles, rad, pitch clamped at +-pi/2."""
+    w, x, y, z = q.unbind(-1)
+    roll = torch.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
+    pitch = torch.asin((2 * (w * y - z * x)).clamp(-1.0, 1.0))
+    return torch.stack([roll, pitch], dim=-1)
+
+
 def projected_gravity(q: torch.Tensor) -> torch.Tensor:
     """World gravity direction (0, 0, -1) seen in the body frame of q."""
     g = torch.zeros(q.shape[:-1] + (3,), dtype=q.dtype, device=q.device)

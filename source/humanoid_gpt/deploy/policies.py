@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -11,6 +13,7 @@ from tensordict import TensorDict
 
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.mdp.actions import actions_for_targets
+from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt.runs import CheckpointError
 
 
@@ -213,6 +216,36 @@ def _student_checkpoint(spec: str) -> dict | None:
         return read_student_checkpoint(spec)
     except CheckpointError:
         return None
+
+
+@dataclass(frozen=True)
+class PolicySetup:
+    """What running a policy file in the harness needs: the robot as the policy drives it, the task settings it was
+    made for, and a factory of the policy for an env."""
+
+    g1: G1
+    task_settings: dict
+    make: Callable[[object], Policy]
+    layout: str
+
+
+def policy_setup(spec: str, g1: G1, layout: str | None = None, relative_actions: bool = False) -> PolicySetup:
+    """How to run ``spec``: another lab's layout (recognised from the file, or ``layout`` forced) with its own
+    actuation, or one of ours (:func:`make_policy`; a student carries its action convention, other policies take
+    ``relative_actions``)."""
+    from humanoid_gpt.deploy.layouts import identify
+
+    found = identify(spec, layout)
+    if found is not None:
+        path = Path(spec)
+        return PolicySetup(
+            g1.with_actuation(found.actuation(g1)),
+            dict(found.task_settings),
+            lambda env: found.make_policy(path, env),
+            found.name,
+        )
+    settings = policy_task_settings(spec) or {"action_relative_to_reference": relative_actions}
+    return PolicySetup(g1.with_actuation(None), settings, lambda env: make_policy(spec, env), "humanoid-gpt")
 
 
 def make_policy(spec: str, env) -> Policy:

@@ -305,7 +305,9 @@ def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1
         return {"clusters": clusters, "experts": summary}
 
     key = {
-        "version": 2,  # bumped when the stage makes another artefact from the same inputs (2: trained on corpus clips)
+        # bumped when the stage makes another artefact from the same inputs (2: trained on corpus clips; 3: retention
+        # judged on falls as the metrics define them, sim2sim.evaluate's schema 2)
+        "version": 3,
         "experts": _key(cfg.experts),
         "backend": cfg.backend,
         "seed": cfg.seed,
@@ -570,7 +572,9 @@ def sim2sim_stage(
         }
 
     key = {
-        "version": 2,  # bumped when the stage makes another artefact from the same inputs (2: no time-warped copies)
+        # bumped when the stage makes another artefact from the same inputs (2: no time-warped copies; 3: falls judged
+        # as the metrics define them)
+        "version": 3,
         "evaluate": _key(cfg.evaluate),
         "seed": cfg.seed,
         "corpus": corpus.key_hash,

@@ -6,7 +6,7 @@ paper's reward form: each keypoint term is sum_k w_k exp(-alpha |e_k|) / sum_k w
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -56,12 +56,21 @@ class RewardConfig:
 class TerminationConfig:
     anchor_height: float = 0.25  # m, |z_ref - z| of the anchor body (docs/architecture.md)
     anchor_tilt: float = 1.0  # rad between the reference's and the robot's anchor up axes (heading-invariant)
-    end_effector_height: float = 0.25  # m, any end effector
+    end_effector_height: float = 0.25  # m, any end effector; 0 turns it off
     root_xy_drift: float = 0.0
     """m of horizontal root distance to the reference beyond which an episode fails; 0 turns it off (BeyondMimic and
     the experts here track in the heading frame and drift up to ~1 m on long walks; set ~0.5 to hold the global
     path, at the price of shorter early episodes)."""
     end_effectors: tuple[str, ...] = END_EFFECTOR_BODIES
+
+
+def evaluation_task(cfg: TrackingConfig) -> TrackingConfig:
+    """``cfg`` as the metrics judge it (docs/architecture.md, "Metrics"): no randomization, and an episode fails only
+    on a fall (the pelvis's height error over ``anchor_height`` or its tilt error over ``anchor_tilt``) or a
+    non-finite state; the training-only terminations (end-effector height, xy drift) are off, so SR is comparable
+    across policies trained with any of them, and drift shows in G-MPKPE instead."""
+    terms = replace(cfg.terminations, end_effector_height=0.0, root_xy_drift=0.0)
+    return replace(cfg, anchor_body=cfg.root_body, terminations=terms, randomization=RandomizationConfig.off())
 
 
 @dataclass

@@ -22,7 +22,10 @@ def anchor_tilt(s: TrackingStep, cfg: TerminationConfig) -> torch.Tensor:
 
 
 def end_effector_height(s: TrackingStep, cfg: TerminationConfig) -> torch.Tensor:
+    """An end effector's height strayed from the reference's (off when the threshold is 0)."""
     ee = s.consts.end_effectors
+    if cfg.end_effector_height <= 0:
+        return torch.zeros(s.robot.root_pos.shape[0], dtype=torch.bool, device=s.robot.root_pos.device)
     return ((s.ref.body_pos[:, ee, 2] - s.robot.body_pos[:, ee, 2]).abs() > cfg.end_effector_height).any(-1)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -141,14 +141,42 @@ def resolve_g1_xml(path: str | Path | None = None) -> Path:
 
 
 @dataclass(frozen=True)
+class Actuation:
+    """How another lab's policy drives the G1, in the G1 joint order: PD gains, torque limits (N m), the default pose
+    its actions are offsets from, and the action scale (target = default + action * scale). The project's own
+    actuation (armature formula, docs/architecture.md) is used where a :class:`G1` has none."""
+
+    name: str
+    kp: tuple[float, ...]
+    kd: tuple[float, ...]
+    effort_limit: tuple[float, ...]
+    default_joint_pos: tuple[float, ...]
+    action_scale: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        for key in ("kp", "kd", "effort_limit", "default_joint_pos", "action_scale"):
+            values = getattr(self, key)
+            if len(values) != len(G1_JOINT_NAMES) or not np.isfinite(values).all():
+                raise ValueError(f"actuation {self.name!r}: {key} needs {len(G1_JOINT_NAMES)} finite values")
+
+
+@dataclass(frozen=True)
 class G1:
-    """The G1 as the project uses it, read from an MJCF. Build one with :func:`load_g1`."""
+    """The G1 as the project uses it, read from an MJCF. Build one with :func:`load_g1`; :meth:`with_actuation`
+    gives the same robot driven as another lab's policy expects."""
 
     xml_path: Path
     joint_names: tuple[str, ...] = G1_JOINT_NAMES
     keypoint_names: tuple[str, ...] = G1_KEYPOINT_NAMES
     body_names: tuple[str, ...] = field(default=())
     joint_limits: np.ndarray = field(default=None, repr=False)  # (29, 2) rad, from the model
+    actuation: Actuation | None = None
+
+    def with_actuation(self, actuation: Actuation | None) -> G1:
+        return replace(self, actuation=actuation)
+
+    def _actuated(self, key: str) -> np.ndarray | None:
+        return None if self.actuation is None else np.asarray(getattr(self.actuation, key), dtype=np.float64)
 
     @property
     def num_joints(self) -> int:
@@ -160,23 +188,28 @@ class G1:
 
     @property
     def effort_limit(self) -> np.ndarray:
-        return np.array([_MOTORS[_motor_key(j)][1] for j in self.joint_names])
+        own = self._actuated("effort_limit")
+        return own if own is not None else np.array([_MOTORS[_motor_key(j)][1] for j in self.joint_names])
 
     @property
     def kp(self) -> np.ndarray:
-        return self.armature * NATURAL_FREQ**2
+        own = self._actuated("kp")
+        return own if own is not None else self.armature * NATURAL_FREQ**2
 
     @property
     def kd(self) -> np.ndarray:
-        return 2.0 * DAMPING_RATIO * self.armature * NATURAL_FREQ
+        own = self._actuated("kd")
+        return own if own is not None else 2.0 * DAMPING_RATIO * self.armature * NATURAL_FREQ
 
     @property
     def action_scale(self) -> np.ndarray:
-        return ACTION_SCALE_FRACTION * self.effort_limit / self.kp
+        own = self._actuated("action_scale")
+        return own if own is not None else ACTION_SCALE_FRACTION * self.effort_limit / self.kp
 
     @property
     def default_joint_pos(self) -> np.ndarray:
-        return np.array([_DEFAULT_JOINT_POS.get(j, 0.0) for j in self.joint_names])
+        own = self._actuated("default_joint_pos")
+        return own if own is not None else np.array([_DEFAULT_JOINT_POS.get(j, 0.0) for j in self.joint_names])
 
     @property
     def default_root_height(self) -> float:
