@@ -44,7 +44,7 @@ def test_twist2_is_recognised_and_driven_with_its_own_actuation(twist2_file, g1)
     layout = identify(twist2_file)
     assert layout is not None and layout.name == "twist2"
     setup = policy_setup(str(twist2_file), g1)
-    assert setup.layout == "twist2" and setup.task_settings["physics_dt"] == 0.001
+    assert setup.layout == "twist2" and setup.task_settings == {"action_relative_to_reference": False}
     np.testing.assert_allclose(setup.g1.kp[:6], [100, 100, 100, 150, 40, 40])
     np.testing.assert_allclose(setup.g1.action_scale, 0.5)
     np.testing.assert_allclose(setup.g1.default_joint_pos[3], 0.4)  # its knee, not ours (0.3)
