@@ -28,7 +28,7 @@ from torch import nn
 
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.io_utils import atomic_write
-from humanoid_gpt.robot.g1 import G1
+from humanoid_gpt.robot.g1 import G1, Actuation
 from humanoid_gpt.students.base import Student
 from humanoid_gpt.students.checkpoint import load_student
 
@@ -99,6 +99,8 @@ class WindowedGraph(nn.Module):
 
 def onnx_metadata(student: Student, meta: dict, g1: G1, graph: str) -> dict[str, str]:
     tracking = meta["tracking"]
+    actuation = Actuation.from_dict(meta.get("actuation"))  # a student of a foreign teacher acts as it did
+    g1 = g1.with_actuation(actuation)
     ring = graph == "streaming" and uses_ring_cache(student)
     values = {
         "format": ONNX_FORMAT,
@@ -114,6 +116,7 @@ def onnx_metadata(student: Student, meta: dict, g1: G1, graph: str) -> dict[str,
         "action_scale": g1.action_scale.tolist(),
         "default_joint_pos": g1.default_joint_pos.tolist(),
         "effort_limit": g1.effort_limit.tolist(),
+        "actuation": "humanoid_gpt" if actuation is None else actuation.name,
         "control_dt": tracking["control_dt"],
         "physics_dt": tracking["physics_dt"],
         "quaternion": "wxyz",  # the order the runtime reads MuJoCo's and the motion clips' rotations in

@@ -13,7 +13,7 @@ from tensordict import TensorDict
 
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.mdp.actions import actions_for_targets
-from humanoid_gpt.robot.g1 import G1
+from humanoid_gpt.robot.g1 import G1, Actuation
 from humanoid_gpt.runs import CheckpointError
 
 
@@ -190,20 +190,33 @@ def check_policy_task(path, settings: dict, env) -> None:
         raise HGPTError(f"{path}: its observation layout differs from this code's STUDENT_LAYOUT")
 
 
-def policy_task_settings(spec: str) -> dict | None:
-    """The action convention a student file was made for (None for other policies), so evaluation can match it."""
-    if spec.endswith(".onnx"):
-        from humanoid_gpt.deploy.onnx import read_onnx_metadata
-
-        return {"action_relative_to_reference": read_onnx_metadata(spec)["action_relative_to_reference"]}
-    if spec.endswith(".engine"):
-        from humanoid_gpt.deploy.tensorrt import engine_metadata
-
-        return {"action_relative_to_reference": engine_metadata(spec)["action_relative_to_reference"]}
+def _student_info(spec: str) -> dict | None:
+    """The task settings (``tracking``) and actuation a student file records: a checkpoint's metadata, or an ONNX
+    export's or TensorRT engine's; None for other policies."""
+    if spec.endswith(".onnx") or spec.endswith(".engine"):
+        if spec.endswith(".onnx"):
+            from humanoid_gpt.deploy.onnx import read_onnx_metadata as read
+        else:
+            from humanoid_gpt.deploy.tensorrt import engine_metadata as read
+        m = read(spec)
+        own = m.get("actuation", "humanoid_gpt") == "humanoid_gpt"  # exports before actuations were recorded: ours
+        keys = ("kp", "kd", "effort_limit", "default_joint_pos", "action_scale")
+        actuation = None if own else {"name": m["actuation"], **{k: m[k] for k in keys}}
+        return {"tracking": m, "actuation": actuation}
     payload = _student_checkpoint(spec)
-    if payload is not None:
-        return {"action_relative_to_reference": payload["meta"]["tracking"]["action_relative_to_reference"]}
-    return None
+    if payload is None:
+        return None
+    return {"tracking": payload["meta"]["tracking"], "actuation": payload["meta"].get("actuation")}
+
+
+def policy_task_settings(spec: str) -> dict | None:
+    """The action convention and physics rate a student file was made for (None for other policies), so evaluation
+    can match it."""
+    info = _student_info(spec)
+    if info is None:
+        return None
+    keys = ("action_relative_to_reference", "physics_dt")
+    return {k: info["tracking"][k] for k in keys if k in info["tracking"]}
 
 
 def _student_checkpoint(spec: str) -> dict | None:
@@ -244,8 +257,10 @@ def policy_setup(spec: str, g1: G1, layout: str | None = None, relative_actions:
             lambda env: found.make_policy(path, env),
             found.name,
         )
+    info = _student_info(spec)
     settings = policy_task_settings(spec) or {"action_relative_to_reference": relative_actions}
-    return PolicySetup(g1.with_actuation(None), settings, lambda env: make_policy(spec, env), "humanoid-gpt")
+    actuation = Actuation.from_dict(info["actuation"]) if info is not None else None
+    return PolicySetup(g1.with_actuation(actuation), settings, lambda env: make_policy(spec, env), "humanoid-gpt")
 
 
 def make_policy(spec: str, env) -> Policy:

@@ -154,10 +154,23 @@ class Actuation:
     action_scale: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        for key in ("kp", "kd", "effort_limit", "default_joint_pos", "action_scale"):
+        for key in ACTUATION_KEYS:
             values = getattr(self, key)
             if len(values) != len(G1_JOINT_NAMES) or not np.isfinite(values).all():
                 raise ValueError(f"actuation {self.name!r}: {key} needs {len(G1_JOINT_NAMES)} finite values")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **{k: [float(v) for v in getattr(self, k)] for k in ACTUATION_KEYS}}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Actuation | None:
+        """Inverse of :meth:`to_dict`; None (a file made before actuations were recorded) is the project's own."""
+        if d is None:
+            return None
+        return cls(name=str(d["name"]), **{k: tuple(float(v) for v in d[k]) for k in ACTUATION_KEYS})
+
+
+ACTUATION_KEYS = ("kp", "kd", "effort_limit", "default_joint_pos", "action_scale")
 
 
 @dataclass(frozen=True)

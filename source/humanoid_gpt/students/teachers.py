@@ -1,4 +1,5 @@
-"""The teachers of distillation: each env is taught by the retained expert of its motion's cluster.
+"""The teachers of distillation: each env is taught by the retained expert of its motion's cluster
+(:class:`TeacherPool`), or every env by one released tracker of another lab (:class:`ForeignTeacher`).
 
 Envs are grouped by cluster and each group goes through its expert in one batch (a loop over the clusters present,
 never over envs). Experts are loaded on first use and at most ``max_resident`` stay in memory (least recently used
@@ -107,3 +108,19 @@ class TeacherPool:
             obs = privileged[envs]
             actions[envs] = self.policy(index)(TensorDict({"policy": obs, "critic": obs}, batch_size=[len(envs)]))
         return actions
+
+
+class ForeignTeacher:
+    """Another lab's tracker (a layout of :mod:`humanoid_gpt.deploy.layouts`, e.g. TWIST2's student) teaching every
+    env. It builds its own observation from the env's state and keeps its own history, so :meth:`act` must run once
+    per control step for all envs (DAgger labels every step). Its labels are actions in the env's action space: the
+    rollout env runs with the teacher's actuation, and the student records it (``meta["actuation"]``) so it is later
+    simulated and deployed as its teacher was."""
+
+    def __init__(self, path: Path, policy, clusters: Sequence[str]) -> None:
+        self.path, self._policy, self.clusters = Path(path), policy, list(clusters)
+        self.checkpoints = [self.path] * len(self.clusters)  # what the run's metadata records per cluster
+
+    @torch.no_grad()
+    def act(self, privileged: torch.Tensor, cluster_index: torch.Tensor) -> torch.Tensor:
+        return self._policy(None)

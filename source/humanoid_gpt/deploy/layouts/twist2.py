@@ -91,10 +91,12 @@ class Twist2Policy:
         self.history = torch.zeros(n, HISTORY, FRAME_DIM)
         self.last_action = torch.zeros(n, 29)
         self.default = env.consts.default_joint_pos
+        self._fresh = True  # episodes already under way (a resumed run) start their history at the first call
 
     def __call__(self, obs) -> torch.Tensor:
         env = self.env
-        start = env.episode_length_buf == 0
+        start = (env.episode_length_buf == 0) | self._fresh
+        self._fresh = False
         self.last_action[start] = 0.0
         ref = reference_values(env.ref_next)
         frame = torch.cat([ref, robot_values(env.robot_state(), self.default, self.last_action)], dim=-1)

@@ -1,0 +1,48 @@
+"""Another lab's tracker as the DAgger teacher: rollouts run under its actuation, its labels are actions of that
+env, and the student records the actuation so the harness and the export simulate it as its teacher was."""
+
+import numpy as np
+import pytest
+import torch
+
+from humanoid_gpt import settings
+from humanoid_gpt.deploy.policies import policy_setup
+from humanoid_gpt.errors import ConfigError
+from humanoid_gpt.hme.clusters import ClusterManifest
+from humanoid_gpt.students.checkpoint import read_student_checkpoint
+from humanoid_gpt.students.dagger import DaggerConfig
+from humanoid_gpt.students.distill import DistillRun, distill
+
+
+@pytest.fixture(scope="module")
+def twist2_file():
+    path = settings.data_root() / "policies" / "twist2" / "twist2_1017_25k.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding policies/twist2 (shared/data)")
+    return path
+
+
+def test_one_dagger_iteration_with_twist2_labels_states(twist2_file, g1, lafan1_dir, tmp_path):
+    manifest = ClusterManifest(clusters={"walk": [str(lafan1_dir / "walk1_subject1.csv")]})
+    dagger = DaggerConfig(num_envs=4, steps_per_iteration=32, max_iterations=1, beta_iterations=1, batch_windows=4)
+    run = DistillRun(teacher=twist2_file, student="mlp", log_root=tmp_path, run_name="r", threads=1, dagger=dagger)
+    folder = distill(run, g1, manifest=manifest, on_iteration=lambda i, s: None)
+    payload = read_student_checkpoint(folder / "student_1.pt")
+    meta = payload["meta"]
+    assert meta["actuation"]["name"] == "twist2" and meta["teachers"] == {"walk": str(twist2_file)}
+    assert meta["tracking"]["action_relative_to_reference"] is False
+    labels = torch.cat([torch.as_tensor(r["labels"]) for r in payload["buffer"]["rollouts"]])
+    assert labels.shape[-1] == 29 and torch.isfinite(labels).all()
+    # The teacher drove every step (beta 1): real, varied commands within its clip, not zeros.
+    assert labels.abs().max() <= 10.0 and labels.std() > 0.05
+    setup = policy_setup(str(folder / "student_1.pt"), g1)
+    np.testing.assert_allclose(setup.g1.kp[:6], [100, 100, 100, 150, 40, 40])  # the student runs as its teacher did
+
+
+def test_teachers_are_either_our_experts_or_a_tracker_file(twist2_file, g1, tmp_path):
+    with pytest.raises(ConfigError, match="pass --registry .* or --teacher"):
+        distill(DistillRun(), g1)
+    with pytest.raises(ConfigError, match="pass --registry .* or --teacher"):
+        distill(DistillRun(registry=tmp_path / "experts.json", teacher=twist2_file), g1)
+    with pytest.raises(ConfigError, match="use --backend mujoco"):
+        distill(DistillRun(teacher=twist2_file, backend="isaaclab"), g1)
