@@ -274,7 +274,8 @@ class MujocoTrackingEnv(VecEnv):
             "episode_sums": {k: v.clone() for k, v in self._episode_sums.items()},
             "generator": self.generator.get_state(),
             "start_sampler": self.starts.state(),
-            "observations": self._last_obs.clone(),  # drawn with sensor noise: recomputing would draw again
+            # Drawn with sensor noise (recomputing would draw again); a plain dict, which loads weights-only.
+            "observations": self._last_obs.clone().to_dict(),
         }
 
     def restore(self, state: dict) -> None:
@@ -294,7 +295,7 @@ class MujocoTrackingEnv(VecEnv):
         if "start_sampler" in state:  # snapshots from before adaptive sampling carry none
             self.starts.load_state(state["start_sampler"])
         self.ref_next, self._clocks_moved = self.clock.reference(self.dt), False
-        self._restored_obs = state["observations"]
+        self._restored_obs = TensorDict(state["observations"], batch_size=[self.num_envs])
 
     def close(self) -> None:
         self.worlds.close()

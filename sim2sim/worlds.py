@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
+import torch
 
 from humanoid_gpt.mdp.randomization import EnvParams
 from humanoid_gpt.robot.g1 import G1
@@ -125,27 +126,32 @@ class MujocoWorlds:
 
     def state(self) -> dict:
         """Everything that makes the next step what it is (MuJoCo's integration state of every world, warm start and
-        controls included, and the warning counters that flag divergence): what an exact resume restores."""
+        controls included, and the warning counters that flag divergence): what an exact resume restores. Tensors,
+        so that checkpoints holding it load weights-only."""
         size = mujoco.mj_stateSize(self.model, _FULL_STATE)
         full = np.empty((self.num_envs, size))
         for i, (m, d) in enumerate(zip(self.models, self.datas, strict=True)):
             mujoco.mj_getState(m, d, full[i], _FULL_STATE)
         warnings = np.stack([d.warning.number.copy() for d in self.datas])
-        return {"mj_state": full, "warnings": warnings, "unstable": self.unstable.copy()}
+        return {
+            "mj_state": torch.from_numpy(full),
+            "warnings": torch.from_numpy(warnings),
+            "unstable": torch.from_numpy(self.unstable.copy()),
+        }
 
     def load_state(self, state: dict) -> None:
         """Restore :meth:`state` into worlds built the same way (same model, count and randomization)."""
-        full = state["mj_state"]
+        full, warnings = state["mj_state"].numpy(), state["warnings"].numpy()
         if full.shape != (self.num_envs, mujoco.mj_stateSize(self.model, _FULL_STATE)):
             raise ValueError(f"a saved state of shape {full.shape} does not fit {self.num_envs} worlds of this model")
         for i, (m, d) in enumerate(zip(self.models, self.datas, strict=True)):
             mujoco.mj_setState(m, d, full[i], _FULL_STATE)
-            d.warning.number[:] = state["warnings"][i]
+            d.warning.number[:] = warnings[i]
             mujoco.mj_kinematics(m, d)  # what a step leaves computed (see _step_chunk)
             mujoco.mj_comPos(m, d)
             mujoco.mj_comVel(m, d)
             self._read(i)
-        self.unstable[:] = state["unstable"]
+        self.unstable[:] = state["unstable"].numpy()
         self._finish_read()
 
     def add_root_velocity(self, env_ids: np.ndarray, dv: np.ndarray) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import random
+import re
 import time
 import zipfile
 from collections.abc import Callable
@@ -25,6 +27,10 @@ from humanoid_gpt.io_utils import atomic_write
 
 class CheckpointError(HGPTError):
     """A checkpoint that is missing, unreadable, or made for another task, robot or config."""
+
+
+# How torch's weights-only unpickler names the object a file asks for and it does not build.
+_UNSAFE_GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL (\S+)", re.IGNORECASE)
 
 
 def config_hash(*configs: dict) -> str:
@@ -44,9 +50,12 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state(generator: torch.Generator | None = None) -> dict:
+    """The RNG states of torch, numpy, python and the env's ``generator``, as tensors, numbers and tuples: what a
+    weights-only checkpoint load builds (numpy's own state holds an array, stored as a list)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
         "python": random.getstate(),
         "env": generator.get_state() if generator is not None else None,
     }
@@ -54,7 +63,8 @@ def rng_state(generator: torch.Generator | None = None) -> dict:
 
 def restore_rng(state: dict, generator: torch.Generator | None = None) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     random.setstate(state["python"])
     if generator is not None and state.get("env") is not None:
         generator.set_state(state["env"])
@@ -69,24 +79,45 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
 
 def read_payload(path: str | Path, fmt: str, schema_version: int, meta_of: Callable[[dict], dict | None]):
     """Load a checkpoint file and its metadata (``meta_of(payload)``); refuses a missing, unreadable or foreign
-    file, or one of a newer schema, naming the file. Returns ``(payload, meta)``."""
+    file, or one of a newer schema, naming the file. Returns ``(payload, meta)``.
+
+    The load is weights-only: it builds tensors, numbers, strings and containers and nothing else, so a file cannot
+    run code while it is read. A file that needs anything else (checkpoints of the layout before schema 2, which
+    stored numpy arrays; files made to run code) is refused unread."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch.load fails in many ways (zip, pickle, EOF, ...): all mean "not a checkpoint"
-        first = str(e).split(". ")[0]
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        wanted = _UNSAFE_GLOBAL.search(str(e))
+        if wanted is None:  # garbage or another pickle dialect: nothing was built from it
+            raise _unreadable(path, e) from e
+        asks = f"it asks to build {wanted[1]}"
+        if wanted[1].startswith("numpy"):
+            asks = "it holds numpy arrays, as expert and student checkpoints of the layout before schema 2 do"
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {first}); it is corrupt or truncated, or not a "
-            "checkpoint at all"
-        ) from e
+            f"{path}: refused, not loaded: {asks}; checkpoints are read weights-only (tensors, numbers, strings), "
+            "so that no file can run code while it is read. Fix: retrain it with this version (its run's "
+            "config.json has the settings); or, only if you made the file yourself and trust it, load it in your own "
+            "Python (torch.load(path, weights_only=False)) and save it again as tensors, numbers and strings"
+        ) from None
+    except Exception as e:  # torch.load fails in many ways (zip, EOF, ...): all mean "not a checkpoint"
+        raise _unreadable(path, e) from e
     meta = meta_of(payload) if isinstance(payload, dict) else None
     if not meta or meta.get("format") != fmt:
         raise CheckpointError(f"{path}: not a {fmt.replace('.', ' ')} checkpoint (no '{fmt}' metadata)")
     if meta.get("schema_version", 0) > schema_version:
         raise CheckpointError(f"{path}: schema version {meta['schema_version']} is newer than this code")
     return payload, meta
+
+
+def _unreadable(path: Path, e: Exception) -> CheckpointError:
+    first = str(e).split(". ")[0]
+    return CheckpointError(
+        f"{path}: not a readable checkpoint ({type(e).__name__}: {first}); it is corrupt or truncated, or not a "
+        "checkpoint at all"
+    )
 
 
 def latest_checkpoint(run_dir: Path, prefix: str = "model") -> Path | None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from humanoid_gpt.runs import CheckpointError, read_payload
 
 FORMAT = "humanoid_gpt.expert"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: RNG and simulator states stored as tensors, numbers and lists (1 held numpy arrays: refused, see runs)."""
 PREFIX = "model"
 """Expert checkpoints are ``model_<iteration>.pt``, as rsl_rl names them."""
 

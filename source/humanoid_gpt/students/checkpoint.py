@@ -14,7 +14,9 @@ from humanoid_gpt.runs import CheckpointError, read_payload, robot_hash, save_ch
 from humanoid_gpt.students import Student, StudentConfig, build_student
 
 FORMAT = "humanoid_gpt.student"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: a training checkpoint's RNG and env states as tensors, numbers and lists (1 held numpy arrays; bare
+students of schema 1 hold none and still load)."""
 PREFIX = "student"
 """Student checkpoints of a training run are ``student_<iteration>.pt``."""
 
