@@ -3,8 +3,12 @@ regressor, one-hot skinning weights) written in smplx's format, and AMASS-style 
 
 from __future__ import annotations
 
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hostile_support import live_payload
 from mocap_support import SMPL24_REST
 from scipy.spatial.transform import Rotation
 
@@ -20,12 +24,9 @@ L_HIP, L_KNEE, L_ANKLE, L_FOOT = 1, 4, 7, 10
 RIGHT_LEG = [2, 5, 8, 11]
 
 
-def write_body_model(folder, gender: str = "NEUTRAL"):
-    path = folder / "smpl" / f"SMPL_{gender}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def body_model_arrays() -> dict:
     kintree = np.stack([np.where(PARENTS24 < 0, 2**32 - 1, PARENTS24), np.arange(24)]).astype(np.int64)
-    np.savez(
-        path,
+    return dict(
         v_template=TEMPLATE,
         shapedirs=SHAPEDIRS,
         posedirs=RNG.normal(scale=0.01, size=(24, 3, 207)),  # moves vertices only, never the joints
@@ -34,7 +35,20 @@ def write_body_model(folder, gender: str = "NEUTRAL"):
         kintree_table=kintree,
         f=np.array([[0, 1, 2], [0, 2, 3]]),
     )
+
+
+def write_body_model(folder, gender: str = "NEUTRAL", **extra):
+    path = folder / "smpl" / f"SMPL_{gender}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{**body_model_arrays(), **extra})
     return folder
+
+
+def write_pkl_body_model(folder, content) -> Path:
+    path = folder / "smpl" / "SMPL_NEUTRAL.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else pickle.dumps(content, protocol=2))
+    return path
 
 
 def rotvec(axis: str, degrees: float) -> np.ndarray:
@@ -183,7 +197,7 @@ def _hand_parents(wrist: int, first: int) -> list[int]:
     return [wrist if k % 3 == 0 else first + k - 1 for k in range(15)]
 
 
-def write_big_model(folder, kind: str):
+def write_big_model(folder, kind: str, **hostile):
     """A synthetic SMPL-H (52 joints) or SMPL-X (55 joints) model: the SMPL body plus hand (and face) joints."""
     if kind == "smplh":
         parents = list(PARENTS24[:22]) + _hand_parents(20, 22) + _hand_parents(21, 37)
@@ -217,6 +231,7 @@ def write_big_model(folder, kind: str):
         kintree_table=kintree,
         f=np.array([[0, 1, 2]]),
         **extra,
+        **hostile,
     )
     return folder
 
@@ -237,3 +252,51 @@ def test_smplh_and_smplx_body_joints(tmp_path, kind):
     np.testing.assert_allclose(m.positions[2], REST[:22], atol=1e-6)
     R = Rotation.from_euler("x", 90, degrees=True).as_matrix()
     np.testing.assert_allclose(m.positions[1, L_ANKLE], REST[L_KNEE] + R @ (REST[L_ANKLE] - REST[L_KNEE]), atol=1e-6)
+
+
+def test_an_official_style_pkl_body_model_reads_like_its_npz(tmp_path, models):
+    """SMPL's own .pkl files are Python 2 pickles holding the joint regressor as a scipy CSC matrix."""
+    import scipy.sparse
+
+    clip = write_amass(tmp_path / "clip.npz")
+    arrays = {**body_model_arrays(), "bs_style": "lbs", "pose_training_info": {"ok": 1}}
+    arrays["J_regressor"] = scipy.sparse.csc_matrix(arrays["J_regressor"])
+    write_pkl_body_model(tmp_path / "pkl", arrays)
+    from_pkl = read_smpl(clip, body_models=tmp_path / "pkl")
+    assert from_pkl.provenance["body_model"].endswith("SMPL_NEUTRAL.pkl")
+    np.testing.assert_allclose(from_pkl.positions, read_smpl(clip, body_models=models).positions, atol=1e-12)
+
+
+def test_a_body_model_that_would_run_code_is_refused_unread(tmp_path):
+    clip = write_amass(tmp_path / "clip.npz")
+    marker = tmp_path / "MARKER"
+    pkl = write_pkl_body_model(tmp_path / "pkl", {**body_model_arrays(), "v_template": live_payload(marker)})
+    with pytest.raises(MocapFormatError, match=rf"{pkl}: the pickle asks for .*refused rather than run"):
+        read_smpl(clip, body_models=tmp_path / "pkl")
+    folder = write_body_model(tmp_path / "npz", shapedirs=np.array([live_payload(marker)], dtype=object))
+    with pytest.raises(MocapFormatError, match=r"SMPL_NEUTRAL\.npz: 'shapedirs' holds pickled Python objects"):
+        read_smpl(clip, body_models=folder)
+    assert not marker.exists(), "the body model's payload ran"
+
+
+@pytest.mark.parametrize("kind", ["smpl", "smplx"])
+def test_pickled_objects_a_body_model_does_not_need_are_never_unpickled(tmp_path, kind):
+    """smplx itself reads SMPL-X files with pickles allowed: it is given a copy of the arrays read safely."""
+    marker = tmp_path / "MARKER"
+    notes = np.array([live_payload(marker)], dtype=object)  # official SMPL-X .npz files hold dicts like this
+    if kind == "smpl":
+        folder, poses = write_body_model(tmp_path / "models", notes=notes), amass_poses()[0]
+    else:
+        folder, poses = write_big_model(tmp_path / "models", "smplx", notes=notes), np.zeros((2, 165))
+    read_smpl(write_amass(tmp_path / "clip.npz", poses=poses, trans=np.zeros((len(poses), 3))), body_models=folder)
+    assert not marker.exists(), "the body model's payload ran"
+
+
+def test_a_chumpy_pkl_body_model_is_refused_with_the_conversion(tmp_path):
+    """Older SMPL .pkl files hold chumpy arrays, objects a safe reader does not build: the fix converts them."""
+    chumpy = b"\x80\x02}X\x0a\x00\x00\x00v_templatecchumpy.ch\nCh\n)\x81s."  # {"v_template": chumpy.ch.Ch()}
+    pkl = write_pkl_body_model(tmp_path / "pkl", chumpy)
+    with pytest.raises(MocapFormatError) as refused:
+        read_smpl(write_amass(tmp_path / "clip.npz"), body_models=tmp_path / "pkl")
+    for needed in (str(pkl), "chumpy.ch.Ch", "refused rather than run", "convert the model to .npz", "np.savez("):
+        assert needed in str(refused.value)

@@ -10,7 +10,8 @@ Two layouts (README "Motion files"):
   several motions is refused with their names: :func:`read_phc_motions` returns them all.
 
 A pickle can make its reader run any code. These files are read with an unpickler that builds only numpy arrays,
-numpy scalars, dicts, lists, tuples, strings and numbers, and refuses a file that asks for anything else, naming it.
+numpy scalars, dicts, lists, tuples, strings and numbers, and refuses a file that asks for anything else, naming it
+(:func:`load_pickle`; the SMPL body-model reader uses it too, with stand-ins for the sparse matrices those hold).
 Files saved with ``joblib.dump`` keep their arrays outside the pickle stream and need joblib's own (unrestricted)
 loader: they are refused with the fix (re-save with ``pickle.dump``, or convert them yourself in Python).
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_gpt.errors import MotionFormatError
+from humanoid_gpt.errors import HGPTError, MotionFormatError
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.io import _check_shape, _npz_rate, _require, infer_provenance
 from humanoid_gpt.robot.g1 import G1_JOINT_NAMES
@@ -40,39 +41,50 @@ PHC_KEYS = ("root_trans_offset", "root_rot", "dof")
 
 
 class _ArraysOnly(pickle.Unpickler):
-    def __init__(self, file, path: Path) -> None:
-        super().__init__(file)
-        self.path = path
+    def __init__(self, file, path: Path, error: type[HGPTError], stand_ins: Mapping, fix: str, encoding: str) -> None:
+        super().__init__(file, encoding=encoding)
+        self.path, self.error, self.stand_ins, self.fix = path, error, stand_ins, fix
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
+        if (module, name) in self.stand_ins:
+            return self.stand_ins[module, name]
         if module.startswith("joblib"):
-            raise MotionFormatError(
+            raise self.error(
                 f"{self.path}: saved with joblib.dump (its arrays live outside the pickle stream, and joblib's "
                 "loader may run code from the file). Fix: load it yourself where you trust it (joblib.load) and "
                 "re-save the dict with pickle.dump, or save each motion with humanoid_gpt.motion.save_clip"
             )
         if module.startswith("torch"):
-            raise MotionFormatError(
+            raise self.error(
                 f"{self.path}: holds torch objects ({module}.{name}); save the arrays as numpy (tensor.numpy())"
             )
-        raise MotionFormatError(
-            f"{self.path}: the pickle asks for {module}.{name}; a motion pickle holds only numpy arrays, dicts, lists "
-            "and numbers, so it is refused rather than run (re-save the motion as plain arrays)"
+        raise self.error(
+            f"{self.path}: the pickle asks for {module}.{name}; this reader builds only numpy arrays, dicts, lists and "
+            f"numbers, so it is refused rather than run. Fix: {self.fix}"
         )
 
 
-def load_pickle(path: str | Path) -> object:
-    """The object a pickle file holds, built only from arrays, containers and numbers (see the module docstring)."""
+def load_pickle(
+    path: str | Path,
+    error: type[HGPTError] = MotionFormatError,
+    stand_ins: Mapping[tuple[str, str], type] | None = None,
+    fix: str = "re-save the motion as plain arrays",
+    encoding: str = "ASCII",
+) -> object:
+    """The object a pickle file holds, built only from arrays, containers and numbers (see the module docstring).
+    Other readers of pickles reuse it: ``stand_ins`` maps further (module, name) pairs to classes of theirs built in
+    their place (holding the pickled state, running nothing of the file); anything else raises ``error`` naming the
+    file and ``fix``. ``encoding`` decodes Python 2 strings (``"latin1"`` for files pickled by Python 2)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return _ArraysOnly(f, path).load()
-    except MotionFormatError:
+            return _ArraysOnly(f, path, error, stand_ins or {}, fix, encoding).load()
+    except error:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
-        raise MotionFormatError(f"{path}: not a readable pickle ({type(e).__name__}: {e}); corrupt or truncated") from e
+        raise error(f"{path}: not a readable pickle ({type(e).__name__}: {e}); corrupt or truncated") from e
 
 
 def _array(data: Mapping, key: str, path: Path, width: int) -> np.ndarray:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import pickle
+import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -127,22 +128,91 @@ def _body_model_file(root: Path, model_type: str, gender: str, path: Path) -> Pa
     return found
 
 
-def _load_model_data(file: Path) -> dict:
-    try:
-        if file.suffix == ".npz":
-            with np.load(file, allow_pickle=True) as data:  # licensed model files the user put there, as smplx does
-                return {k: data[k] for k in data.keys()}
-        with file.open("rb") as f:
-            return dict(pickle.load(f, encoding="latin1"))
-    except ModuleNotFoundError as e:
+# What smplx reads of each body model (SMPL-H adds the hand PCA, SMPL-X its face landmarks).
+_MODEL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+_HAND_KEYS = ("hands_componentsl", "hands_componentsr", "hands_meanl", "hands_meanr")
+_NEEDED_KEYS: dict[str, tuple[str, ...]] = {
+    "smpl": _MODEL_KEYS,
+    "smplh": _MODEL_KEYS + _HAND_KEYS,
+    "smplx": _MODEL_KEYS + _HAND_KEYS + ("lmk_faces_idx", "lmk_bary_coords"),
+}
+_PKL_FIX = (
+    "convert the model to .npz once, in a Python where you trust the file (with chumpy and scipy installed): "
+    "import pickle, numpy as np; d = pickle.load(open('MODEL.pkl', 'rb'), encoding='latin1'); "
+    "np.savez('MODEL.npz', **{k: np.asarray(v.r if hasattr(v, 'r') else v.toarray() if hasattr(v, 'toarray') else v) "
+    "for k, v in d.items() if not isinstance(v, dict)}); keep MODEL.npz beside the .pkl, with its name (the .npz is "
+    "read first)"
+)
+
+
+class _SparseState:
+    """Stands in for a pickled scipy.sparse matrix (official SMPL .pkl files hold their joint regressors as CSC
+    matrices): unpickling fills its ``__dict__`` with the matrix's arrays and runs nothing of the file."""
+
+    def dense(self, file: Path, key: str) -> np.ndarray:
+        import scipy.sparse
+
+        state = vars(self)
+        try:
+            arrays = (state["data"], state["indices"], state["indptr"])
+            return scipy.sparse.csc_matrix(arrays, shape=state.get("_shape", state.get("shape"))).toarray()
+        except (KeyError, TypeError, ValueError) as e:
+            raise MocapFormatError(f"{file}: '{key}' is not a readable sparse matrix ({e}). Fix: {_PKL_FIX}") from None
+
+
+_SPARSE_STAND_INS = {
+    (f"scipy.sparse.{module}", f"csc_{flavour}"): _SparseState
+    for module in ("csc", "_csc")
+    for flavour in ("matrix", "array")
+}
+
+
+def _load_model_data(file: Path, model_type: str) -> dict:
+    """The arrays of a body-model file, read without running code from it: ``.npz`` without pickled objects, ``.pkl``
+    through the motion-pickle reader (numpy arrays, containers, and scipy CSC matrices made dense); a file that
+    needs more (chumpy arrays, pickled objects in a key the model needs) is refused with how to convert it."""
+    from humanoid_gpt.motion.pickles import load_pickle
+
+    pickled: list[str] = []
+    if file.suffix == ".npz":
+        try:
+            with np.load(file, allow_pickle=False) as archive:
+                data = {}
+                for key in archive.files:
+                    try:
+                        data[key] = archive[key]
+                    except ValueError as e:  # an object array: left unread, refused below if the model needs it
+                        if "allow_pickle" not in str(e):
+                            raise
+                        pickled.append(key)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise MocapFormatError(f"{file}: cannot load the body model ({e}). Fix: re-download it") from None
+    else:
+        data = load_pickle(file, MocapFormatError, _SPARSE_STAND_INS, _PKL_FIX, encoding="latin1")
+        if not isinstance(data, dict):
+            raise MocapFormatError(f"{file}: holds a {type(data).__name__}, not a body model's dict. Fix: {_PKL_FIX}")
+        data = {k: v.dense(file, k) if isinstance(v, _SparseState) else v for k, v in data.items()}
+    needed = _NEEDED_KEYS[model_type]
+    objects = [k for k in needed if k in pickled]
+    if objects:
         raise MocapFormatError(
-            f"{file}: body model needs the module '{e.name}' to unpickle (old SMPL .pkl files hold chumpy arrays). "
-            "Fix: use the SMPL v1.1.0 or .npz model files, or install that module"
-        ) from None
-    except Exception as e:  # any loading failure of a user-supplied file becomes one clear error
+            f"{file}: '{objects[0]}' holds pickled Python objects, which are not read (unpickling could run code from "
+            "the file). Fix: in a Python where you trust the file, re-save that key as a plain numeric array: "
+            f"d = dict(np.load('{file}', allow_pickle=True)); d['{objects[0]}'] = np.asarray(<the array it holds>); "
+            f"np.savez('{file}', **d)"
+        )
+    missing = [k for k in needed if k not in data]
+    if missing:
         raise MocapFormatError(
-            f"{file}: cannot load the body model ({type(e).__name__}: {e}). Fix: re-download it"
-        ) from None
+            f"{file}: not a {model_type} body-model file (no {', '.join(missing)}). Fix: re-download it"
+        )
+    odd = [k for k in needed if not (isinstance(data[k], np.ndarray) and data[k].dtype.kind in "biuf")]
+    if odd:
+        raise MocapFormatError(
+            f"{file}: '{odd[0]}' is a {type(data[odd[0]]).__name__} of {getattr(data[odd[0]], 'dtype', 'objects')}, "
+            "not a numeric array. Fix: re-download the body model"
+        )
+    return data
 
 
 def _joints_only(torch):
@@ -165,11 +235,7 @@ def _build_model(model_type: str, file: Path, gender: str, num_betas: int, batch
         raise MocapFormatError(
             f"reading SMPL parameter files needs the smplx package ({e}). Fix: pip install smplx==0.1.28"
         ) from None
-    data = _load_model_data(file)
-    missing = [k for k in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
-               if k not in data]  # fmt: skip
-    if missing:
-        raise MocapFormatError(f"{file}: not a body-model file (no {', '.join(missing)}). Fix: re-download it")
+    data = _load_model_data(file, model_type)
     common = dict(
         gender=gender,
         num_betas=num_betas,
@@ -184,8 +250,13 @@ def _build_model(model_type: str, file: Path, gender: str, num_betas: int, batch
             model = smplx.SMPLH(
                 str(file), data_struct=Struct(**data), use_pca=False, flat_hand_mean=True, ext=file.suffix[1:], **common
             )
-        else:
-            model = smplx.SMPLX(str(file), use_pca=False, flat_hand_mean=True, ext=file.suffix[1:], **common)
+        else:  # smplx's SMPLX reads its file itself, pickles allowed: it gets a copy of only the arrays read here
+            with tempfile.TemporaryDirectory() as tmp:
+                plain = Path(tmp) / f"SMPLX_{gender.upper()}.npz"
+                np.savez(
+                    plain, **{k: v for k, v in data.items() if isinstance(v, np.ndarray) and not v.dtype.hasobject}
+                )
+                model = smplx.SMPLX(str(plain), use_pca=False, flat_hand_mean=True, ext="npz", **common)
     model.vertex_joint_selector = _joints_only(torch)()
     model.eval()
     return model, torch
