@@ -88,6 +88,38 @@ def publish_folder(built: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def contained_path(
+    entry: str | Path,
+    folder: Path,
+    folder_name: str,
+    where: str,
+    error: type[Exception],
+    absolute: bool = True,
+) -> Path:
+    """``folder / entry``, the path a file's relative entry names, refused unless it stays inside ``folder`` once its
+    ``..`` are resolved: a file from elsewhere must not point its reader outside the folder it was put in. Lexical:
+    symlinks inside the folder are its owner's and are followed. An absolute entry is returned as is when the
+    format keeps absolute paths (``absolute``; the project writes some), else refused too. ``error`` names ``where``
+    (the file and the entry), ``folder_name`` ("the data root") and the fix."""
+    entry = Path(entry)
+    if entry.is_absolute():
+        if absolute:
+            return entry
+        raise error(
+            f"{where}: {entry.as_posix()!r} is absolute, and this format names paths relative to {folder_name} "
+            f"({folder}). Fix: write the path relative to {folder}"
+        )
+    base = os.path.abspath(folder)
+    target = os.path.abspath(os.path.join(base, entry))
+    if os.path.commonpath([base, target]) != base:
+        raise error(
+            f"{where}: {entry.as_posix()!r} leads out of {folder_name} ({folder}) to {target}; a relative path here "
+            f"must stay inside {folder_name}. Fix: move the file under {folder}"
+            + (", or name it by its absolute path if you trust it" if absolute else "")
+        )
+    return folder / entry
+
+
 def glob_files(spec: str, root: Path, suffixes: tuple[str, ...]) -> tuple[Path, list[Path]] | None:
     """Files named by ``spec`` (a file, folder or glob; relative to ``root`` unless absolute) whose suffix, in any
     case, is one of ``suffixes``; folders are searched recursively. Returns the resolved pattern and the files, sorted

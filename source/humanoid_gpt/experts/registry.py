@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import read_versioned_json, write_text_atomic
+from humanoid_gpt.io_utils import contained_path, read_versioned_json, write_text_atomic
 
 SCHEMA_VERSION = 1
 
@@ -45,7 +45,7 @@ class RetentionRule:
 class ExpertRecord:
     cluster: str
     task: str
-    checkpoint: str  # absolute, or relative to the registry file's folder
+    checkpoint: str  # absolute, or relative to the registry file's folder (and inside it)
     config_hash: str
     metrics: dict
     retained: bool
@@ -80,6 +80,9 @@ class ExpertRegistry:
     def load(cls, path: str | Path) -> ExpertRegistry:
         data = read_versioned_json(path, SCHEMA_VERSION, RegistryError, "expert registry")
         experts = {c: ExpertRecord(**r) for c, r in data.get("experts", {}).items()}
-        for record in experts.values():  # relative checkpoints live beside the registry: the folder can move
-            record.checkpoint = str(Path(path).parent / record.checkpoint)
+        for cluster, record in experts.items():  # relative checkpoints live beside the registry: the folder can move
+            where = f"{path}: expert of cluster {cluster!r}: checkpoint"
+            record.checkpoint = str(
+                contained_path(record.checkpoint, Path(path).parent, "the registry's folder", where, RegistryError)
+            )
         return cls(experts, RetentionRule(**data.get("rule", {})))

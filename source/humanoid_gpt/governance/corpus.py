@@ -64,7 +64,7 @@ from humanoid_gpt.governance.store import (
     write_shard,
 )
 from humanoid_gpt.governance.warp import WarpConfig, warp_clip, warp_name
-from humanoid_gpt.io_utils import atomic_write, glob_files, read_yaml, write_text_atomic
+from humanoid_gpt.io_utils import atomic_write, contained_path, glob_files, read_yaml, write_text_atomic
 from humanoid_gpt.robot.g1 import G1_KEYPOINT_NAMES
 from humanoid_gpt.runs import config_hash
 
@@ -256,6 +256,8 @@ def load_corpus_config(
     if not isinstance(sources, list) or not sources:
         raise ConfigError(f"{where}: field 'sources' missing or empty. Fix: list at least one source")
     parsed = tuple(_parse_source(s, i, where) for i, s in enumerate(sources))
+    for i, s in enumerate(parsed):  # files are read from the data root: a relative path must not lead out of it
+        contained_path(Path(s.path).expanduser(), root, "the data root", f"{where}: sources[{i}].path", ConfigError)
     names = [s.name for s in parsed]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: source names must be unique, got {names}")

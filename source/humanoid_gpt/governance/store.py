@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import atomic_write
+from humanoid_gpt.io_utils import atomic_write, contained_path
 from humanoid_gpt.motion.clip import ClipKinematics, MotionClip
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
 
@@ -243,7 +243,9 @@ class CorpusIndex:
         return {s["name"]: s for s in self.data["shards"]}
 
     def shard_folder(self, name: str) -> Path:
-        return self.folder / SHARDS / name
+        """The folder of shard ``name``, refused when the index's name leads out of the corpus's shard folder."""
+        where = f"{self.folder / INDEX}: shard"
+        return contained_path(name, self.folder / SHARDS, "the corpus's shard folder", where, CorpusError, False)
 
     def check_robot(self, g1: G1) -> None:
         """Refuse a corpus built for another robot model: its cached kinematics would be that robot's."""
@@ -393,10 +395,15 @@ def export_clips(
     from humanoid_gpt.motion.io import save_clip
 
     rows = read_manifest(folder)
-    where = export_paths(rows)
+    out, manifest = Path(out), Path(folder) / MANIFEST
+    # The manifest's split and source names make the folders: none may lead the writes out of ``out``.
+    where = {
+        c: contained_path(rel, out, "the export folder", f"{manifest}: clip {c!r}", CorpusError, False)
+        for c, rel in export_paths(rows).items()
+    }
     chosen = [r for r in select_rows(rows, split) if sources is None or r["source"] in sources]
     clips = clips_of_rows(CorpusIndex.read(folder), chosen)
-    return [save_clip(clip, Path(out) / where[clip.provenance["clip_id"]]) for clip in clips]
+    return [save_clip(clip, where[clip.provenance["clip_id"]]) for clip in clips]
 
 
 def load_library(

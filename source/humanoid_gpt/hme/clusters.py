@@ -11,7 +11,8 @@ cluster is a kind of motion rather than a file. Schema version 3 adds clips of a
 ``"<corpus folder>::<clip id>"`` and ``"<corpus folder>::<clip id>@<start>:<stop>"`` (frames at the clip's rate):
 they load from the corpus's memory-mapped shards with the kinematics it cached, with no forward kinematics. A file
 may mix all three; each is written with the oldest version that holds its entries, so older readers keep reading
-what they can, and every version is read. Relative files and corpus folders are under the data root.
+what they can, and every version is read. Relative files and corpus folders are under the data root, and must stay
+inside it (``../`` out of it is refused); absolute ones are read where they are.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import read_versioned_json, write_text_atomic
+from humanoid_gpt.io_utils import contained_path, read_versioned_json, write_text_atomic
 from humanoid_gpt.motion.io import MOTION_SUFFIXES
 
 if TYPE_CHECKING:
@@ -136,8 +137,10 @@ class ClipRef:
         return cls(Path(folder), *segment, match["path"] if match else rest)
 
     def resolve(self, root: Path) -> ClipRef:
-        """The same ref with its path (file or corpus folder) under ``root`` (absolute paths stay)."""
-        return replace(self, path=root / self.path)
+        """The same ref with its path (file or corpus folder) under ``root`` (absolute paths stay); a relative path
+        that leads out of ``root`` (``../../etc/passwd``) is refused."""
+        where = f"clip path {self.path.as_posix()!r}"
+        return replace(self, path=contained_path(self.path, root, "the data root", where, ManifestError))
 
     def exists(self) -> bool:
         """Whether the file, or the corpus folder, is there."""
@@ -200,14 +203,17 @@ class ClusterManifest:
         """The clips of ``cluster`` as :class:`ClipRef` with absolute paths (whole files, segments, corpus clips);
         raises naming what is wrong (unknown cluster, empty, malformed entries, missing files or corpus folders)."""
         root = data_root or settings.data_root()
-        refs = []
-        for entry in self._entries(cluster):
-            try:
-                refs.append(ClipRef.parse(entry).resolve(root))
-            except ManifestError as e:
-                raise ManifestError(f"{self.source}: cluster {cluster!r}: bad entry {entry!r}: {e}") from None
+        refs = [self.resolved(cluster, entry, root) for entry in self._entries(cluster)]
         self._check_exist(cluster, refs, root)
         return refs
+
+    def resolved(self, cluster: str, entry: str, root: Path) -> ClipRef:
+        """``entry`` of ``cluster`` as a ref under ``root``; a malformed entry, or a relative one that leads out of
+        ``root``, raises naming this manifest, the cluster and the entry."""
+        try:
+            return ClipRef.parse(entry).resolve(root)
+        except ManifestError as e:
+            raise ManifestError(f"{self.source}: cluster {cluster!r}: bad entry {entry!r}: {e}") from None
 
     def clips(self, cluster: str, data_root: Path | None = None) -> list[Path | ClipRef]:
         """What a plan carries for ``cluster``: absolute paths for whole files, :class:`ClipRef` for segments and
@@ -243,8 +249,8 @@ def corpus_manifest(
     frames = {r["clip_id"]: r["frames"] for r in rows}
     clip_of = {exported / path: clip_id for clip_id, path in export_paths(rows).items()}
 
-    def rewrite(entry: str) -> str:
-        ref = ClipRef.parse(entry).resolve(root)
+    def rewrite(cluster: str, entry: str) -> str:
+        ref = manifest.resolved(cluster, entry, root)
         clip_id = None if ref.is_corpus else clip_of.get(ref.path.resolve())
         if clip_id is None:
             raise ManifestError(
@@ -255,7 +261,7 @@ def corpus_manifest(
             return str(ClipRef(corpus, ref.start, ref.stop, clip_id))
         return str(ClipRef.corpus_clip(corpus, clip_id, frames[clip_id]))
 
-    clusters = {c: [rewrite(e) for e in entries] for c, entries in manifest.clusters.items()}
+    clusters = {c: [rewrite(c, e) for e in entries] for c, entries in manifest.clusters.items()}
     meta = {**manifest.meta, "corpus": str(corpus), "rewritten_from": manifest.source}
     return ClusterManifest(clusters, f"{manifest.source} (as clips of {corpus})", meta)
 

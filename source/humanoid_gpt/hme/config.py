@@ -10,6 +10,7 @@ from pathlib import Path
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import ConfigError, HGPTError
+from humanoid_gpt.io_utils import contained_path
 from humanoid_gpt.typed_config import build_dataclass
 
 
@@ -84,7 +85,7 @@ CLUSTER_FEATURES = ("hme", "hme+joint_stats")
 
 @dataclass
 class HMEConfig:
-    """The whole HME stage. Paths in ``sources`` are folders, files or globs under the data root (or absolute).
+    """The whole HME stage. Paths in ``sources`` are folders, files or globs inside the data root, or absolute.
 
     ``partitions``: which clips each Periodic Autoencoder trains on: ``"source"`` (one PAE per source folder),
     ``"folds:<n>"`` (n random folds of the clips), or ``"all"`` (one PAE). Every PAE embeds every clip; the HME
@@ -132,6 +133,10 @@ class HMEConfig:
         self.pae.validate()
         if not self.sources:
             raise ConfigError("HME config: 'sources' is empty; name folders or globs under the data root")
+        for i, source in enumerate(self.sources):  # read from the data root: a relative one must not lead out of it
+            contained_path(
+                Path(source).expanduser(), self.root(), "the data root", f"HME config: sources[{i}]", ConfigError
+            )
         if not 0.0 <= self.holdout < 1.0:
             raise ConfigError(f"HME config: holdout={self.holdout} must be in [0, 1)")
         if self.segment_seconds < self.pae.window_seconds:
