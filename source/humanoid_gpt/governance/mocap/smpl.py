@@ -15,7 +15,8 @@ their ``surface_model_type``. The reader runs the body model for the joints and 
 
 Body-model files are licensed and never shipped. ``body_models=`` or the environment variable ``HGPT_BODY_MODELS``
 names a folder in smplx's layout (``smpl/SMPL_NEUTRAL.npz``, ``smplh/SMPLH_MALE.pkl``, ``smplx/SMPLX_FEMALE.npz``
-...; ``.npz`` or ``.pkl``) or AMASS's (``smplh/male/model.npz``); see :data:`LAYOUT_HELP`.
+...; ``.npz`` or ``.pkl``) or AMASS's (``smplh/male/model.npz``); see :data:`LAYOUT_HELP`. They are read without running
+code from them (docs/security.md): ``.npz`` without pickled objects, ``.pkl`` through the motion-pickle reader.
 """
 
 from __future__ import annotations
