@@ -139,8 +139,7 @@ class ClipRef:
     def resolve(self, root: Path) -> ClipRef:
         """The same ref with its path (file or corpus folder) under ``root`` (absolute paths stay); a relative path
         that leads out of ``root`` (``../../etc/passwd``) is refused."""
-        where = f"clip path {self.path.as_posix()!r}"
-        return replace(self, path=contained_path(self.path, root, "the data root", where, ManifestError))
+        return replace(self, path=contained_path(self.path, root, "the data root", "clip path", ManifestError))
 
     def exists(self) -> bool:
         """Whether the file, or the corpus folder, is there."""
