@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from humanoid_gpt import settings
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.jobs.config import PRESETS, load_main_config, preset_path
 from humanoid_gpt.jobs.pipeline import run_main
@@ -125,15 +126,18 @@ def test_main_job_runs_every_stage_resumes_and_reruns_only_what_changed(tmp_path
     for set_name, windows in results["windows"].items():
         assert windows and all(("subject5" if set_name == "held_out" else "02_01") in w for w in windows)
         rows = results["results"][set_name]
+        peer = "peer twist2_1017_25k.onnx (twist2)"  # a released tracker, by default when the data root holds it
+        has_peer = (settings.data_root() / "policies/twist2/twist2_1017_25k.onnx").is_file()
         assert set(rows) == {
             "gpt-s (ONNX)",
             "teacher HGPT-Cluster-" + rows_cluster(out),
             "gpt-s untrained",
             "open-loop reference",
-        }
+        } | ({peer} if has_peer else set())
         for metrics in rows.values():
             assert 0.0 <= metrics["sr_percent"] <= 100.0 and metrics["mpkpe_mm"] > 0
     assert "| gpt-s (ONNX) |" in report and "MPKPE (mm)" in report and "one window is 50.0 points of SR" in report
+    assert not has_peer or f"| {peer} |" in report
     html = (out / "report" / "report.html").read_text()
     assert "<video" in html and "<table>" in html
     assert (out / "report" / "curves.png").stat().st_size > 10_000

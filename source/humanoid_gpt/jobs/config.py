@@ -78,6 +78,9 @@ class EvaluateStage:
     num_envs: int = 16
     threads: int = 2
     video_seconds: float = 8.0  # the student on an unseen clip beside its reference; 0: no video
+    peers: list[str] = field(default_factory=lambda: ["policies/twist2/twist2_1017_25k.onnx"])
+    """Released trackers of other labs scored on the same windows (a row each), relative to the data root or
+    absolute; one that is not there is skipped with a log line."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from humanoid_gpt import __version__, settings
 from humanoid_gpt.errors import ConfigError
@@ -35,6 +36,9 @@ from humanoid_gpt.jobs.config import MainConfig
 from humanoid_gpt.jobs.stages import Stage, StageResult, run_stage
 from humanoid_gpt.robot.g1 import G1, load_g1
 from humanoid_gpt.runs import latest_checkpoint, robot_hash
+
+if TYPE_CHECKING:
+    from humanoid_gpt.deploy.policies import PolicySetup
 
 RUN_ONLY = ("threads", "executor", "ray_address", "slurm", "compile")
 """Settings that change where and how fast a stage runs, not what it makes: left out of the stage keys."""
@@ -508,6 +512,22 @@ def eval_sets(cfg: MainConfig, corpus_dir: Path, g1: G1) -> dict[str, list]:
     return sets
 
 
+def peer_policies(peers: list[str], g1: G1, log: Callable[[str], None]) -> list[tuple[str, Path, PolicySetup]]:
+    """The released trackers of ``peers`` that are present (relative to the data root or absolute), each with how
+    the harness runs it; absent ones are logged and skipped."""
+    from humanoid_gpt.deploy.policies import policy_setup
+
+    found = []
+    for entry in peers:
+        path = Path(entry) if Path(entry).is_absolute() else settings.data_root() / entry
+        if not path.is_file():
+            log(f"[sim2sim] peer {entry}: not at {path}, skipped")
+            continue
+        setup = policy_setup(str(path), g1)
+        found.append((f"peer {path.name} ({setup.layout})", path, setup))
+    return found
+
+
 def sim2sim_stage(
     cfg: MainConfig,
     corpus: StageResult,
@@ -522,6 +542,7 @@ def sim2sim_stage(
         from humanoid_gpt.deploy.policies import OnnxStudentPolicy, ReferencePolicy, TorchStudentPolicy
         from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
         from humanoid_gpt.experts.registry import ExpertRegistry
+        from humanoid_gpt.mdp.config import TrackingConfig
 
         v = cfg.evaluate
         backend = load_backend("mujoco", g1=g1, threads=v.threads)
@@ -543,6 +564,11 @@ def sim2sim_stage(
         untrained = distill.folder / distill.summary["students"][deployed]["untrained"]
         policies[f"{deployed} untrained"] = (untrained, lambda env: TorchStudentPolicy(untrained, env))
         policies["open-loop reference"] = (None, lambda env: ReferencePolicy(env))
+        runs = {name: (backend, tracking) for name in policies}  # how each policy is simulated
+        for name, path, setup in peer_policies(v.peers, g1, log):
+            policies[name] = (path, setup.make)
+            peer_backend = load_backend("mujoco", g1=setup.g1, threads=v.threads)
+            runs[name] = (peer_backend, TrackingConfig(**setup.task_settings))
 
         sets = eval_sets(cfg, corpus.folder, g1)
         results: dict[str, dict] = {}
@@ -550,8 +576,9 @@ def sim2sim_stage(
             log(f"[sim2sim] {set_name}: {len(windows)} windows of up to {v.window_seconds:g} s")
             for i, (policy, (path, make)) in enumerate(policies.items()):
                 cached = work / "eval" / f"{set_name}.{i}.json"
+                sim, task = runs[policy]
                 result = _cached_eval(
-                    cached, path, lambda w=windows, m=make: backend.evaluate(w, m, tracking, v.num_envs, cfg.seed)
+                    cached, path, lambda w=windows, m=make, b=sim, t=task: b.evaluate(w, m, t, v.num_envs, cfg.seed)
                 )
                 agg = result["aggregate"]
                 results.setdefault(set_name, {})[policy] = agg

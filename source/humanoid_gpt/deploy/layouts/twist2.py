@@ -85,7 +85,7 @@ class Twist2Policy:
         from humanoid_gpt.deploy.runtime import ort_session
 
         self.env = env
-        self.session = ort_session(path, threads=None)
+        self.session = ort_session(path, threads=1, spinning=False)  # an MLP: one core; never spin beside physics
         self.input = self.session.get_inputs()[0].name
         n = env.num_envs
         self.history = torch.zeros(n, HISTORY, FRAME_DIM)
