@@ -58,6 +58,15 @@ def g1_moves_npz_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def twist2_file() -> Path:
+    """TWIST2's released student (shared/data/policies), a real tracker of another lab."""
+    path = settings.data_root() / "policies" / "twist2" / "twist2_1017_25k.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding policies/twist2 (shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def walk_clip(lafan1_dir, g1):
     from humanoid_gpt.motion import load_clip
 

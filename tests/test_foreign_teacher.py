@@ -5,21 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from humanoid_gpt import settings
 from humanoid_gpt.deploy.policies import policy_setup
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.hme.clusters import ClusterManifest
 from humanoid_gpt.students.checkpoint import read_student_checkpoint
 from humanoid_gpt.students.dagger import DaggerConfig
 from humanoid_gpt.students.distill import DistillRun, distill
-
-
-@pytest.fixture(scope="module")
-def twist2_file():
-    path = settings.data_root() / "policies" / "twist2" / "twist2_1017_25k.onnx"
-    if not path.is_file():
-        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding policies/twist2 (shared/data)")
-    return path
 
 
 def test_one_dagger_iteration_with_twist2_labels_states(twist2_file, g1, lafan1_dir, tmp_path):

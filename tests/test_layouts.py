@@ -9,18 +9,9 @@ import pytest
 import torch
 
 from humanoid_gpt import rotations as R
-from humanoid_gpt import settings
 from humanoid_gpt.cli import main
 from humanoid_gpt.deploy.layouts import LayoutError, identify, twist2
 from humanoid_gpt.deploy.policies import policy_setup
-
-
-@pytest.fixture(scope="module")
-def twist2_file():
-    path = settings.data_root() / "policies" / "twist2" / "twist2_1017_25k.onnx"
-    if not path.is_file():
-        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding policies/twist2 (shared/data)")
-    return path
 
 
 def _linear_onnx(path, in_name: str, in_dim: int, out_dim: int = 29):

@@ -188,17 +188,23 @@ def export_onnx(checkpoint: str | Path, out_dir: str | Path, g1: G1) -> dict[str
     return {"streaming": stream, "windowed": window}
 
 
-def read_onnx_metadata(path: str | Path) -> dict:
-    """Our metadata of an exported student, decoded; refuses files without it."""
+def load_onnx_graph(path: str | Path, error: type[Exception] = HGPTError):
+    """The ONNX model proto of ``path`` without its external data (never followed), or ``error`` naming the file."""
     import onnx
 
     path = Path(path)
     if not path.is_file():
-        raise OnnxMetadataError(f"ONNX file {path} does not exist")
+        raise error(f"ONNX file {path} does not exist")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError and others for a file that is not a model
-        raise OnnxMetadataError(f"{path}: not a readable ONNX model ({e})") from e
+        raise error(f"{path}: not a readable ONNX model ({e})") from e
+
+
+def read_onnx_metadata(path: str | Path) -> dict:
+    """Our metadata of an exported student, decoded; refuses files without it."""
+    path = Path(path)
+    model = load_onnx_graph(path, OnnxMetadataError)
     props = {p.key: p.value for p in model.metadata_props}
     if props.get("format") != ONNX_FORMAT:
         raise OnnxMetadataError(

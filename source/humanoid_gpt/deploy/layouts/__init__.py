@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from humanoid_gpt.deploy.onnx import ONNX_FORMAT
+from humanoid_gpt.deploy.onnx import ONNX_FORMAT, load_onnx_graph
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.robot.g1 import G1, Actuation
 
@@ -66,15 +66,8 @@ def layout_names() -> list[str]:
 
 def onnx_signature(path: str | Path) -> OnnxSignature:
     """Read a policy file's interface without running it (external data is never followed)."""
-    import onnx
-
     path = Path(path)
-    if not path.is_file():
-        raise LayoutError(f"policy file {path} does not exist")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # onnx raises DecodeError and others for a file that is not a model
-        raise LayoutError(f"{path}: not a readable ONNX model ({e})") from e
+    model = load_onnx_graph(path, LayoutError)
     init = {t.name for t in model.graph.initializer}
 
     def shapes(values) -> dict[str, tuple[int | None, ...]]:
