@@ -225,6 +225,33 @@ CASES = {
         setup=_meshless_menagerie,
         env={"MENAGERIE_ROOT": "{tmp}/men"},
     ),
+    "an evaluation's --out that is a folder": Case(
+        lambda t, d: ["sim2sim", "eval", "--policy", "zero", "--motions", str(d / WALK), "--out", str(t)],
+        2,
+        ("argument --out", "is an existing folder", "name a file inside it"),
+    ),
+    "an evaluation's --out under /proc": Case(
+        lambda t, d: ["sim2sim", "eval", "--policy", "zero", "--motions", str(d / WALK), "--out", "/proc/hgpt/e.json"],
+        2,
+        ("argument --out", "cannot write in /proc", "choose a place you can write to"),
+    ),
+    "an evaluation's --out under a file": Case(
+        lambda t, d: ["sim2sim", "eval", "--policy", "zero", "--motions", str(d / WALK), "--out", str(t / "f/e.json")],
+        2,
+        ("argument --out", "is a file, so no file can be created under it"),
+        setup=_write("f", "a file"),
+    ),
+    "teleop --json that is a folder": Case(
+        lambda t, d: ["teleop", "--source", "udp://127.0.0.1:9", "--policy", "p.onnx", "--json", str(t)],
+        2,
+        ("argument --json", "is an existing folder"),
+    ),
+    "retarget --out that is a file": Case(
+        lambda t, d: ["retarget", str(t / "walk.bvh"), "--out", str(t / "walk.bvh")],
+        2,
+        ("argument --out", "is an existing file, and this names a folder"),
+        setup=_write("walk.bvh", "HIERARCHY\n"),
+    ),
     "a malformed registry": Case(
         lambda t, d: ["experts", "eval", "--checkpoint", str(t / "missing.pt"), "--registry", str(t / "reg.json")],
         2,

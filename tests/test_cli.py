@@ -1,7 +1,9 @@
 """The hgpt command as a user runs it."""
 
 import json
+import os
 import shutil
+import signal
 
 import numpy as np
 
@@ -86,3 +88,18 @@ def test_sim2sim_eval_renders_the_robot_beside_its_reference(tmp_path, lafan1_di
     assert "recording" not in report and "blue: the reference" in out
     # The printed table tells "drifted" (G-MPKPE) from "fell" (seconds until the fall of failed windows).
     assert "| G-MPKPE (mm) | stable (s) | fell after (s) |" in out and "| dance1_subject1 |" in out
+
+
+def test_sigterm_ends_a_command_like_ctrl_c(monkeypatch, capsys):
+    """Schedulers stop jobs with SIGTERM: the command exits as after Ctrl-C, with a message and 128 + the signal."""
+    from humanoid_gpt import cli
+
+    def killed(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the command")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "_robot_info", killed)
+    assert main(["robot", "info"]) == 143
+    assert "interrupted (SIGTERM)" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the command's only

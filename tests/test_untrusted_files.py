@@ -128,6 +128,7 @@ def test_no_command_runs_code_from_a_checkpoint(command, hostile, walk_manifest,
     code = main(COMMANDS[command](path.parent, path))
     err = capsys.readouterr().err
     assert code == 2 and str(path) in err and "Traceback" not in err, err
+    assert "refused, not loaded" in err, err  # the safety refusal, not "not a TorchScript policy" or the like
     assert not marker.exists(), "the checkpoint's payload ran"
 
 

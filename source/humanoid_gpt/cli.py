@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -358,6 +360,21 @@ def _positive(kind: type):
     return bounded(kind, 0, strict=True)
 
 
+def _destination(folder: bool):
+    """An argparse type: a path the command will write (a file, or a ``folder``), checked while the options are read,
+    before any work, so that argparse names the flag in the refusal."""
+    from humanoid_gpt.io_utils import check_destination
+
+    def parse(text: str) -> Path:
+        try:
+            return check_destination(text, folder)
+        except HGPTError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = "folder" if folder else "file"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from humanoid_gpt.experts.train import ExpertRun
     from humanoid_gpt.flags import add_flags
@@ -365,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     from humanoid_gpt.jobs.pipeline import STAGES
     from humanoid_gpt.students.distill import DistillRun
 
+    out_file, out_folder = _destination(folder=False), _destination(folder=True)
     p = argparse.ArgumentParser(
         prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1"
     )
@@ -375,14 +393,14 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--preset", choices=PRESETS, default="demo", help="a packaged preset (default: demo)")
     which.add_argument("--config", type=Path, help="a preset file of your own (start from --print-config demo)")
     which.add_argument("--print-config", choices=PRESETS, metavar="PRESET", help="print a preset's file and exit")
-    m.add_argument("--out", type=Path, help="output folder (default: $HGPT_OUTPUT_ROOT/main/<preset name>)")
+    m.add_argument("--out", type=out_folder, help="output folder (default: $HGPT_OUTPUT_ROOT/main/<preset name>)")
     m.add_argument("--until", choices=STAGES, help="stop after this stage")
     m.set_defaults(func=_main)
 
     motions = sub.add_parser("motions", help="motion files").add_subparsers(dest="motions_command", required=True)
     c = motions.add_parser("check", help="validate motion files; exit 1 if any is invalid")
     c.add_argument("paths", nargs="+", type=Path, help="files or folders")
-    c.add_argument("--json", type=Path, help="also write the checks as JSON")
+    c.add_argument("--json", type=out_file, help="also write the checks as JSON")
     c.add_argument(
         "--fps",
         type=float,
@@ -393,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_motions_check)
     v = motions.add_parser("convert", help="convert a motion file to our NPZ or BeyondMimic NPZ")
     v.add_argument("src", type=Path)
-    v.add_argument("dst", type=Path)
+    v.add_argument("dst", type=out_file)
     v.add_argument("--to", choices=("hgpt", "beyondmimic"), default="hgpt")
     v.add_argument("--fps", type=_positive(float), help="resample to this rate")
     v.add_argument("--src-fps", type=float, help="frame rate of a source that does not store one")
@@ -402,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rg = sub.add_parser("retarget", help="retarget human mocap (BVH, ASF/AMC, joint positions) to the G1")
     rg.add_argument("src", nargs="+", type=Path, help="mocap files or folders")
-    rg.add_argument("--out", type=Path, required=True, help="folder for <name>.npz and <name>.retarget.json")
+    rg.add_argument("--out", type=out_folder, required=True, help="folder for <name>.npz and <name>.retarget.json")
     who = rg.add_mutually_exclusive_group()
     who.add_argument("--skeleton", choices=("lafan1", "bvh", "cmu", "smpl"), help="correspondence preset")
     who.add_argument("--mapping", type=Path, help="a YAML/JSON correspondence for another skeleton")
@@ -416,20 +434,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cf = corpus.add_parser("filter", help="keep / trim / drop motion files, with every reason and its frames")
     cf.add_argument("paths", nargs="+", type=Path, help="motion files or folders (G1 clips, retargeted clips)")
-    cf.add_argument("--json", type=Path, help="also write the decisions as JSON")
+    cf.add_argument("--json", type=out_file, help="also write the decisions as JSON")
     cf.add_argument("--config", type=Path, help="filter thresholds: a YAML of FilterConfig fields or a corpus config")
     cf.add_argument("--fps", type=_positive(float), help="frame rate of files that store none")
     cf.set_defaults(func=_corpus_filter)
     cb = corpus.add_parser("build", help="build a sharded corpus with cached kinematics, manifest and card")
     cb.add_argument("config", type=Path, help="corpus config (YAML), e.g. configs/corpus/shared.yaml")
-    cb.add_argument("--out", type=Path, help="corpus folder (default: the config's output)")
+    cb.add_argument("--out", type=out_folder, help="corpus folder (default: the config's output)")
     cb.add_argument("--data-root", type=Path, help="root of relative source paths (default: $HGPT_DATA_ROOT)")
     cb.add_argument("--executor", choices=("local", "ray"), help="default: the config's executor")
     cb.add_argument("--strict", action="store_true", help="exit 1 when a source file could not be read")
     cb.set_defaults(func=_corpus_build)
     ce = corpus.add_parser("export", help="write a corpus's clips as clip files (<out>/<split>/<source>/<name>.npz)")
     ce.add_argument("corpus", type=Path, help="a corpus folder (hgpt corpus build)")
-    ce.add_argument("--out", type=Path, required=True)
+    ce.add_argument("--out", type=out_folder, required=True)
     ce.add_argument("--split", nargs="+", choices=("train", "val", "test"), help="default: every split")
     ce.add_argument("--sources", nargs="+", help="only these sources (default: all)")
     ce.set_defaults(func=_corpus_export)
@@ -470,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--windows", type=_positive(int), help="score N windows per clip, spread through it")
     e.add_argument("--window-seconds", type=_positive(float), default=10.0, help="length of each window (s)")
     e.add_argument("--motions", nargs="+", type=Path, required=True, help="motion files or folders")
-    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--out", type=out_file, required=True, help="the metrics JSON")
     e.add_argument("--num-envs", type=_positive(int), default=16)
     e.add_argument("--threads", type=_positive(int), default=2)
     e.add_argument("--seed", type=int, default=0)
@@ -483,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("policy", type=Path)
     sc.add_argument("--robot", type=Path, help="the robot's MJCF (default: mujoco-menagerie's G1)")
-    sc.add_argument("--json", type=Path, help="also write the items and standing trials as JSON")
+    sc.add_argument("--json", type=out_file, help="also write the items and standing trials as JSON")
     sc.add_argument("--seconds", type=_positive(float), default=4.0, help="length of the standing trial")
     sc.add_argument("--static-only", action="store_true", help="skip the standing trial in MuJoCo")
     sc.set_defaults(func=_sim2sim_check)
@@ -495,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--delay-ms", type=_positive(float), default=60.0, help="jitter-buffer playout delay")
     tp.add_argument("--mode-machine", type=int, default=0, help="copied from rt/lowstate on a robot")
     tp.add_argument("--realtime", action="store_true", help="play a file at its own rate, not as fast as possible")
-    tp.add_argument("--json", type=Path)
+    tp.add_argument("--json", type=out_file, help="also write the counters and latencies as JSON")
     tp.set_defaults(func=_teleop)
 
     train = sub.add_parser("train", help="training").add_subparsers(dest="train_command", required=True)
@@ -506,10 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
     experts = sub.add_parser("experts", help="trained experts").add_subparsers(dest="experts_command", required=True)
     x = experts.add_parser("eval", help="evaluate an expert on its cluster's clips and record it in the registry")
     x.add_argument("--checkpoint", type=Path, required=True)
-    x.add_argument("--registry", type=Path, default=Path("experts.json"), help="the registry file to update")
+    x.add_argument("--registry", type=out_file, default=Path("experts.json"), help="the registry file to update")
     x.add_argument("--cluster", help="the manifest cluster it was trained on (default: from its task id)")
     x.add_argument("--manifest", type=Path, help="cluster manifest (default: $HGPT_CLUSTER_MANIFEST or the default)")
-    x.add_argument("--out", type=Path, help="also write the full metrics JSON")
+    x.add_argument("--out", type=out_file, help="also write the full metrics JSON")
     x.add_argument("--num-envs", type=_positive(int), default=16)
     x.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")
     x.set_defaults(func=_experts_eval)
@@ -529,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export a student").add_subparsers(dest="export_command", required=True)
     o = export.add_parser("onnx", help="write the streaming and windowed ONNX graphs, with deployment metadata")
     o.add_argument("checkpoint", type=Path)
-    o.add_argument("--out", type=Path, help="folder (default: beside the checkpoint)")
+    o.add_argument("--out", type=out_folder, help="folder (default: beside the checkpoint)")
     o.add_argument(
         "--quantize",
         nargs="*",
@@ -540,31 +558,47 @@ def build_parser() -> argparse.ArgumentParser:
     o.set_defaults(func=_export_onnx)
     rt = export.add_parser("tensorrt", help="build a TensorRT engine from an exported ONNX (NVIDIA GPU)")
     rt.add_argument("onnx", type=Path)
-    rt.add_argument("--out", type=Path, help="engine file (default: beside the ONNX, .engine)")
+    rt.add_argument("--out", type=out_file, help="engine file (default: beside the ONNX, .engine)")
     rt.add_argument("--fp16", action="store_true")
     rt.add_argument("--max-batch", type=_positive(int), default=4096)
     rt.set_defaults(func=_export_tensorrt)
 
     r = sub.add_parser("render", help="render a motion file on the G1 to MP4 (or a PNG filmstrip)")
     r.add_argument("clip", type=Path)
-    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--out", type=out_file, required=True)
     r.add_argument("--fps", type=_positive(float), default=30.0)
     r.add_argument("--seconds", type=_positive(float), default=10.0)
     r.set_defaults(func=_render)
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what schedulers and ``kill`` send) raised as an interrupt, so every handler that tidies up after
+    Ctrl-C (checkpoints, teleop's damping command) does the same for it."""
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_process()
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return args.func(args)
     except (HGPTError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished files are complete; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+        print(
+            f"interrupted ({signal.Signals(signum).name}): finished files are complete; rerun the same command to "
+            "resume",
+            file=sys.stderr,
+        )
+        return 128 + signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
     except Exception as e:  # a bug or an input no check caught: say so in one line, the traceback on request
         if os.environ.get("HGPT_DEBUG"):
             raise
@@ -576,6 +610,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

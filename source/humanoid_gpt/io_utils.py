@@ -154,3 +154,33 @@ def read_yaml(path: Path, what: str):
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from e
+
+
+def check_destination(path: str | Path, folder: bool = False) -> Path:
+    """``path`` when a command can write there (a file, or a ``folder``), checked before the command does any work:
+    an hour of evaluation must not end in an error about where to write it. Refused (a
+    :class:`~humanoid_gpt.errors.ConfigError` saying the fix): an existing folder given as a file or a file given as
+    a folder, a path under a file, a place where no file can be created (read-only, ``/proc``, no permission)."""
+    from humanoid_gpt.errors import ConfigError
+
+    path = Path(path)
+    want = "folder" if folder else "file"
+    if path.exists() and path.is_dir() != folder:
+        fix = "name a file inside it" if path.is_dir() else "name a new folder, or remove the file"
+        raise ConfigError(
+            f"{path} is an existing {'folder' if path.is_dir() else 'file'}, and this names a {want}. Fix: {fix}"
+        )
+    place = path if folder and path.is_dir() else path.parent
+    while not place.exists():
+        place = place.parent
+    if not place.is_dir():
+        raise ConfigError(f"{path}: {place} is a file, so no {want} can be created under it. Fix: choose another path")
+    try:  # permissions, read-only mounts and pseudo file systems all show in a real attempt, for any user
+        fd, probe = tempfile.mkstemp(prefix=".hgpt-probe.", dir=place)
+    except OSError as e:
+        raise ConfigError(
+            f"{path}: cannot write in {place} ({e.strerror}). Fix: choose a place you can write to"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    return path

@@ -29,6 +29,11 @@ class CheckpointError(HGPTError):
     """A checkpoint that is missing, unreadable, or made for another task, robot or config."""
 
 
+class CheckpointRefused(CheckpointError):
+    """A file refused unread because loading it would build objects besides tensors, numbers and strings: callers
+    that try another reader on a file that is not a checkpoint must not try one on this."""
+
+
 # How torch's weights-only unpickler names the object a file asks for and it does not build.
 _UNSAFE_GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL (\S+)", re.IGNORECASE)
 
@@ -96,7 +101,7 @@ def read_payload(path: str | Path, fmt: str, schema_version: int, meta_of: Calla
         asks = f"it asks to build {wanted[1]}"
         if wanted[1].startswith("numpy"):
             asks = "it holds numpy arrays, as expert and student checkpoints of the layout before schema 2 do"
-        raise CheckpointError(
+        raise CheckpointRefused(
             f"{path}: refused, not loaded: {asks}; checkpoints are read weights-only (tensors, numbers, strings), "
             "so that no file can run code while it is read. Fix: retrain it with this version (its run's "
             "config.json has the settings); or, only if you made the file yourself and trust it, load it in your own "

@@ -14,7 +14,7 @@ from tensordict import TensorDict
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.mdp.actions import actions_for_targets
 from humanoid_gpt.robot.g1 import G1, Actuation
-from humanoid_gpt.runs import CheckpointError
+from humanoid_gpt.runs import CheckpointError, CheckpointRefused
 
 
 class Policy(Protocol):
@@ -227,6 +227,8 @@ def _student_checkpoint(spec: str) -> dict | None:
 
     try:
         return read_student_checkpoint(spec)
+    except CheckpointRefused:
+        raise  # unsafe to read as anything: never handed on to the TorchScript loader
     except CheckpointError:
         return None
 
@@ -291,6 +293,8 @@ def _is_expert_checkpoint(spec: str) -> bool:
         return False
     try:
         load_checkpoint(spec)
+    except CheckpointRefused:
+        raise
     except CheckpointError:
         return False
     return True
