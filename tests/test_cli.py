@@ -6,6 +6,7 @@ import shutil
 import signal
 
 import numpy as np
+import pytest
 
 from humanoid_gpt.cli import main
 
@@ -71,6 +72,54 @@ def test_retarget_writes_g1_clips_that_load(tmp_path, lafan1_bvh_dir, g1, capsys
     assert (tmp_path / "walk.retarget.json").is_file()
     assert main(["retarget", str(tmp_path / "nothing.bvh"), "--out", str(tmp_path)]) == 1
     assert "nothing.bvh" in capsys.readouterr().out
+
+
+def _short_bvh(src, dst, frames: int) -> None:
+    lines = src.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Frames:"))
+    dst.write_text("\n".join([*lines[:at], f"Frames: {frames}", *lines[at + 1 : at + 2 + frames]]) + "\n")
+
+
+def test_retarget_fps_is_the_rate_of_files_that_store_none(tmp_path, lafan1_bvh_dir, g1, capsys):
+    """--fps reads a raw joint-position .npy (it stores no rate); on a BVH storing 30 fps it changes nothing but
+    says so; --out-fps resamples the output."""
+    from mocap_support import SMPL24_REST
+
+    from humanoid_gpt.governance.mocap import MocapWarning
+    from humanoid_gpt.motion import load_clip
+
+    raw = SMPL24_REST[None] + np.linspace(0, 0.5, 20)[:, None, None] * [0, 0, 1]  # (T, 24, 3), Y up, walking
+    np.save(tmp_path / "raw.npy", raw)
+    assert main(["retarget", str(tmp_path / "raw.npy"), "--out", str(tmp_path / "a"), "--fps", "25"]) == 0
+    assert load_clip(tmp_path / "a" / "raw.npz", g1=g1).fps == 25.0
+    assert main(["retarget", str(tmp_path / "raw.npy"), "--out", str(tmp_path / "b")]) == 1
+    assert "pass fps=" in capsys.readouterr().out  # still never guessed
+
+    _short_bvh(lafan1_bvh_dir / "walk.bvh", tmp_path / "walk.bvh", 30)
+    with pytest.warns(MocapWarning, match="stores 30 fps and is read at that rate.*--out-fps 60"):
+        assert main(["retarget", str(tmp_path / "walk.bvh"), "--out", str(tmp_path / "c"), "--fps", "60"]) == 0
+    clip = load_clip(tmp_path / "c" / "walk.npz", g1=g1)
+    assert (clip.fps, clip.num_frames) == (30.0, 30)
+    assert main(["retarget", str(tmp_path / "walk.bvh"), "--out", str(tmp_path / "d"), "--out-fps", "60"]) == 0
+    clip = load_clip(tmp_path / "d" / "walk.npz", g1=g1)
+    assert clip.fps == 60.0 and clip.num_frames >= 58
+
+
+def test_sim2sim_eval_reads_files_that_store_no_rate_at_fps(tmp_path, lafan1_dir, capsys):
+    """A G1 CSV outside its dataset folder stores no rate: --fps gives it (no 30 fps assumption, no warning)."""
+    import warnings
+
+    from humanoid_gpt.motion.io import FrameRateWarning
+
+    clip = tmp_path / "mine.csv"
+    clip.write_text("\n".join((lafan1_dir / "walk1_subject1.csv").read_text().splitlines()[:60]) + "\n")
+    out = tmp_path / "e.json"
+    argv = ["sim2sim", "eval", "--policy", "zero", "--motions", str(clip), "--out", str(out), "--num-envs", "1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FrameRateWarning)  # the 30 fps assumption: it must not happen
+        assert main([*argv, "--fps", "60"]) == 0
+    result = json.loads(out.read_text())
+    assert result["clips"]["mine"]["duration_s"] == pytest.approx(1.0, abs=0.05), result["clips"]["mine"]
 
 
 def test_sim2sim_eval_renders_the_robot_beside_its_reference(tmp_path, lafan1_dir, capsys):

@@ -71,7 +71,7 @@ def _motions_convert(args: argparse.Namespace) -> int:
 def _retarget(args: argparse.Namespace) -> int:
     from humanoid_gpt.governance.retarget import retarget_to
 
-    options = dict(skeleton=args.skeleton, mapping=args.mapping, height=args.height, fps=args.fps)
+    options = dict(skeleton=args.skeleton, mapping=args.mapping, height=args.height, fps=args.out_fps, src_fps=args.fps)
     results = retarget_to(args.src, args.out, progress=True, **options)
     if not results:
         raise HGPTError(f"no mocap files (.bvh, .amc, .npy, .npz) in {', '.join(map(str, args.src))}")
@@ -205,7 +205,7 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
 
     g1 = load_g1()
     setups = [policy_setup(p, g1, args.layout, args.relative_actions) for p in args.policy]  # refuse before loading
-    clips = load_clips(args.motions, g1, progress=True)
+    clips = load_clips(args.motions, g1, progress=True, fps=args.fps)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
     if args.windows:
@@ -375,6 +375,13 @@ def _destination(folder: bool):
     return parse
 
 
+MOTION_FPS_HELP = (
+    "frame rate of G1 motion files that store none (CSV, .npy); default: the file name, a manifest.json or dataset "
+    "card beside the files, or the dataset's documented rate (LAFAN1-G1: 30); otherwise CSVs are read at 30 fps "
+    "with a warning and .npy files are refused"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from humanoid_gpt.experts.train import ExpertRun
     from humanoid_gpt.flags import add_flags
@@ -401,13 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = motions.add_parser("check", help="validate motion files; exit 1 if any is invalid")
     c.add_argument("paths", nargs="+", type=Path, help="files or folders")
     c.add_argument("--json", type=out_file, help="also write the checks as JSON")
-    c.add_argument(
-        "--fps",
-        type=float,
-        help="frame rate of files that store none (CSV, .npy); default: the file name, a manifest.json or dataset "
-        "card beside the files, or the dataset's documented rate (LAFAN1-G1: 30); otherwise CSVs are read at 30 fps "
-        "with a warning and .npy files are refused",
-    )
+    c.add_argument("--fps", type=float, help=MOTION_FPS_HELP)
     c.set_defaults(func=_motions_check)
     v = motions.add_parser("convert", help="convert a motion file to our NPZ or BeyondMimic NPZ")
     v.add_argument("src", type=Path)
@@ -425,7 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--skeleton", choices=("lafan1", "bvh", "cmu", "smpl"), help="correspondence preset")
     who.add_argument("--mapping", type=Path, help="a YAML/JSON correspondence for another skeleton")
     rg.add_argument("--height", type=_positive(float), help="performer height in metres (default: from the skeleton)")
-    rg.add_argument("--fps", type=_positive(float), help="frame rate of files that store none")
+    rg.add_argument(
+        "--fps",
+        type=_positive(float),
+        help="frame rate of files that store none (AMC, replacing CMU's 120 Hz; joint-position .npy, .npz without a "
+        "rate); a file that stores another rate (BVH) is read at its own, with a warning: --out-fps resamples",
+    )
+    rg.add_argument("--out-fps", type=_positive(float), help="resample the retargeted clips to this rate")
     rg.add_argument("--allow-flagged", action="store_true", help="exit 0 even when some frames could not be followed")
     rg.set_defaults(func=_retarget)
 
@@ -492,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--num-envs", type=_positive(int), default=16)
     e.add_argument("--threads", type=_positive(int), default=2)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--fps", type=float, help=MOTION_FPS_HELP)
     e.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")
     e.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
     e.add_argument("--video", type=Path, help="also render the first clip's episode beside its reference (MP4)")

@@ -14,6 +14,7 @@ SMPL / SMPL-H / SMPL-X body-model parameter files (AMASS ``.npz`` with ``poses``
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,10 @@ from humanoid_gpt.governance.mocap.amc import AsfBone, AsfSkeleton, read_amc, re
 from humanoid_gpt.governance.mocap.bvh import read_bvh
 from humanoid_gpt.governance.mocap.conventions import MocapWarning
 from humanoid_gpt.governance.mocap.names import CANONICAL_NAMES, PRESETS
-from humanoid_gpt.governance.mocap.positions import read_positions
+from humanoid_gpt.governance.mocap.positions import FPS_KEYS, read_positions
 from humanoid_gpt.governance.mocap.skeleton import HumanMotion, MocapFormatError, Skeleton
 from humanoid_gpt.governance.mocap.smpl import BODY_MODELS_ENV, is_smpl_params, read_smpl
+from humanoid_gpt.governance.mocap.smpl import FPS_KEYS as SMPL_FPS_KEYS
 
 MOCAP_SUFFIXES: tuple[str, ...] = (".bvh", ".amc", ".npy", ".npz")
 
@@ -48,23 +50,46 @@ __all__ = [
 ]
 
 
-def read_mocap(path: str | Path, **options) -> HumanMotion:
+def read_mocap(path: str | Path, src_fps: float | None = None, **options) -> HumanMotion:
     """Read any supported mocap file by its suffix; ``options`` go to the format's reader
     (:func:`read_bvh`, :func:`read_amc` (``asf_path=``), :func:`read_smpl` (``body_models=``) for AMASS-style
-    body-model parameter ``.npz``, :func:`read_positions` for other ``.npy`` / ``.npz``)."""
+    body-model parameter ``.npz``, :func:`read_positions` for other ``.npy`` / ``.npz``).
+
+    ``src_fps`` is the frame rate of a file that stores none (AMC, whose CMU 120 Hz default it replaces; ``.npy``;
+    an ``.npz`` without a rate key). A file that stores a rate (BVH's Frame Time, an ``.npz`` rate key) is read at
+    it: reading it at another would change its speed, so a different ``src_fps`` gets a :class:`MocapWarning`
+    naming both, and a caller that wants another rate resamples the result. ``fps=`` in ``options`` forces the rate
+    of any file, as each reader documents."""
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    smpl, stored = False, suffix == ".bvh"  # BVH requires its Frame Time; AMC and .npy store no rate
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            smpl = is_smpl_params(data.keys())
+            stored = bool(set(data.keys()) & {*FPS_KEYS, *SMPL_FPS_KEYS})
+    if src_fps is not None and "fps" not in options and not stored:
+        options["fps"] = src_fps
+    motion = _read(path, suffix, smpl, options)
+    if src_fps is not None and "fps" not in options and abs(motion.fps - src_fps) > 1e-6 * src_fps:
+        warnings.warn(
+            f"{path}: the file stores {motion.fps:g} fps and is read at that rate; {src_fps:g} fps (--fps) is the "
+            f"rate of files that store none. To change the output's rate, resample it (`hgpt retarget --out-fps "
+            f"{src_fps:g}`)",
+            MocapWarning,
+            stacklevel=2,
+        )
+    return motion
+
+
+def _read(path: Path, suffix: str, smpl: bool, options: dict) -> HumanMotion:
     if suffix == ".bvh":
         return read_bvh(path, **options)
     if suffix == ".amc":
         return read_amc(path, **options)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            smpl = is_smpl_params(data.keys())
-        if smpl:
-            return read_smpl(path, **options)
+    if smpl:
+        return read_smpl(path, **options)
     if suffix in (".npy", ".npz"):
         return read_positions(path, **options)
     raise MocapFormatError(

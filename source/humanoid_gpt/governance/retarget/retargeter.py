@@ -499,10 +499,12 @@ def retarget_file(
     config: RetargetConfig = RetargetConfig(),
     g1: G1 | None = None,
     progress: bool = False,
+    src_fps: float | None = None,
     **read_options,
 ) -> tuple[MotionClip, RetargetReport]:
-    """Read a mocap file (:func:`~humanoid_gpt.governance.mocap.read_mocap`) and retarget it."""
-    motion = read_mocap(path, **read_options)
+    """Read a mocap file (:func:`~humanoid_gpt.governance.mocap.read_mocap`; ``src_fps`` is the rate of a file that
+    stores none) and retarget it (resampled to ``fps`` when given)."""
+    motion = read_mocap(path, src_fps, **read_options)
     return retarget(motion, skeleton, mapping, height, fps, config, g1, progress)
 
 
@@ -541,10 +543,12 @@ def retarget_to(
     config: RetargetConfig = RetargetConfig(),
     g1: G1 | None = None,
     progress: bool = False,
+    src_fps: float | None = None,
 ) -> list[dict]:
     """Retarget every mocap file in ``sources`` (files, or folders searched recursively for .bvh, .amc, .npy, .npz)
-    into ``out_dir`` (:func:`write_result`). One bad file does not stop the others: each gets a record ``{"path",
-    "status": "ok" | "flagged" | "error", "message", "clip", "report"}`` (the last two are output paths)."""
+    into ``out_dir`` (:func:`write_result`): read with ``src_fps`` as the rate of files that store none, resampled to
+    ``fps`` when given. One bad file does not stop the others: each gets a record ``{"path", "status": "ok" |
+    "flagged" | "error", "message", "clip", "report"}`` (the last two are output paths)."""
     from humanoid_gpt.governance.mocap import MOCAP_SUFFIXES
 
     files: list[Path] = []
@@ -557,7 +561,7 @@ def retarget_to(
     results = []
     for path in files:
         try:
-            clip, report = retarget_file(path, skeleton, mapping, height, fps, config, g1, progress)
+            clip, report = retarget_file(path, skeleton, mapping, height, fps, config, g1, progress, src_fps)
         except (HGPTError, FileNotFoundError, ValueError) as e:
             results.append({"path": str(path), "status": "error", "message": str(e), "clip": None, "report": None})
             continue
