@@ -330,7 +330,7 @@ def _sim2sim_check(args: argparse.Namespace) -> int:
 
 
 def _teleop(args: argparse.Namespace) -> int:
-    from humanoid_gpt.deploy.teleop import print_teleop, run_teleop
+    from humanoid_gpt.deploy.teleop import format_status, load_key, print_teleop, run_teleop
     from humanoid_gpt.io_utils import write_text_atomic
 
     result = run_teleop(
@@ -340,11 +340,15 @@ def _teleop(args: argparse.Namespace) -> int:
         delay_s=args.delay_ms / 1e3,
         mode_machine=args.mode_machine,
         realtime=args.realtime,
+        key=load_key(args.key_file),
+        allow_network=args.allow_network,
+        fps=args.fps,
+        on_status=lambda status: print(format_status(status), file=sys.stderr, flush=True),
     )
     print_teleop(result)
     if args.json:
         write_text_atomic(args.json, json.dumps(result, indent=1))
-    return 0
+    return 1 if result["stopped"] else 0
 
 
 def _export_tensorrt(args: argparse.Namespace) -> int:
@@ -514,13 +518,29 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--static-only", action="store_true", help="skip the standing trial in MuJoCo")
     sc.set_defaults(func=_sim2sim_check)
 
-    tp = sub.add_parser("teleop", help="drive the simulated G1 from a BVH file or a UDP stream (deploy/teleop.py)")
-    tp.add_argument("--source", required=True, help="FILE.bvh or udp://HOST:PORT")
+    tp = sub.add_parser(
+        "teleop", help="drive the simulated G1 from a mocap file or a UDP stream (deploy/teleop.py, docs/teleop.md)"
+    )
+    tp.add_argument(
+        "--source", required=True, help="a mocap file (.bvh, .amc, .npy, .npz) or udp://HOST:PORT (HOST: loopback)"
+    )
     tp.add_argument("--policy", type=Path, required=True, help="a streaming student ONNX")
-    tp.add_argument("--seconds", type=_positive(float), default=10.0)
-    tp.add_argument("--delay-ms", type=_positive(float), default=60.0, help="jitter-buffer playout delay")
+    tp.add_argument("--seconds", type=float, default=10.0, help="session length")
+    tp.add_argument("--delay-ms", type=float, default=60.0, help="jitter-buffer playout delay (0 to 1000)")
     tp.add_argument("--mode-machine", type=int, default=0, help="copied from rt/lowstate on a robot")
     tp.add_argument("--realtime", action="store_true", help="play a file at its own rate, not as fast as possible")
+    tp.add_argument("--fps", type=_positive(float), help="frame rate of a source file that stores none (AMC, .npy)")
+    tp.add_argument(
+        "--allow-network",
+        action="store_true",
+        help="listen on an address other than loopback (udp://0.0.0.0:PORT: every interface), with a warning",
+    )
+    tp.add_argument(
+        "--key-file",
+        type=Path,
+        help="the shared key (HMAC-SHA256 over each datagram; unsigned frames are dropped); default: "
+        "$HGPT_TELEOP_KEY, else none",
+    )
     tp.add_argument("--json", type=out_file, help="also write the counters and latencies as JSON")
     tp.set_defaults(func=_teleop)
 
