@@ -1,0 +1,105 @@
+"""Why the global path is lost (issue 22): does a trained expert use the observation terms that say where the path
+is? Plays one checkpoint on 10-s windows of its cluster's clips and of the held-out performer, as trained and with
+the reference's xy offset and/or yaw error held at zero in its observation (the rest unchanged), and prints the
+paper's table with G-MPKPE and the mean world-frame root distance to the reference.
+
+    HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie .venv/bin/python experiments/drift_diagnosis.py \\
+        --checkpoint outputs/evidence/expert_recipe/today/seed1/run/model_399.pt --out outputs/evidence/drift
+
+If hiding the xy offset leaves G-MPKPE where it was, the policy does not act on it: the path is lost because the
+recipe never taught the policy to return to it, not because it cannot see it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from evidence_common import CLUSTERS, eval_policy, window_set
+
+from humanoid_gpt import settings
+from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
+from humanoid_gpt.io_utils import write_text_atomic
+from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
+from humanoid_gpt.metrics import TABLE_COLUMNS, metrics_table
+from humanoid_gpt.motion import load_clip
+from humanoid_gpt.robot import load_g1
+
+
+def _span(name: str) -> slice:
+    start = 0
+    for part, size in STUDENT_LAYOUT:
+        if part == name:
+            return slice(start, start + size)
+        start += size
+    raise KeyError(name)
+
+
+# The privileged observation starts with the (noiseless) student observation, so these index both.
+HIDDEN = {
+    "as trained": [],
+    "xy offset hidden": ["xy_error_heading"],
+    "yaw error hidden": ["yaw_error_cos_sin"],
+    "both hidden": ["xy_error_heading", "yaw_error_cos_sin"],
+}
+
+
+def masked(policy, parts: list[str]):
+    """``policy`` seeing the values of ``parts`` as a perfectly tracked path (xy offset 0, yaw error cos 1 sin 0)."""
+    if not parts:
+        return policy
+
+    def act(obs):
+        obs = obs.clone()
+        for group in ("policy", "critic"):
+            x = obs[group]
+            for part in parts:
+                span = _span(part)
+                x[:, span] = torch.tensor([1.0, 0.0]) if part == "yaw_error_cos_sin" else 0.0
+        return policy(obs)
+
+    return act
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--cluster", choices=sorted(CLUSTERS), default="walks")
+    p.add_argument("--train-windows", type=int, default=4)
+    p.add_argument("--heldout-windows", type=int, default=8)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    g1 = load_g1()
+    lafan = settings.g1_motions_dir("lafan1")
+    train_names, heldout_names = CLUSTERS[args.cluster]
+    sets = {
+        "train": window_set([load_clip(lafan / f"{n}.csv", g1=g1) for n in train_names], args.train_windows),
+        "held_out": window_set([load_clip(lafan / f"{n}.csv", g1=g1) for n in heldout_names], args.heldout_windows),
+    }
+    tracking = expert_tracking_config(args.checkpoint)
+    results = {}
+    for name, parts in HIDDEN.items():
+        make = lambda env, parts=parts: masked(load_expert_policy(args.checkpoint, env, g1), parts)  # noqa: E731
+        results[name] = {k: eval_policy(g1, w, make, tracking, args.threads) for k, w in sets.items()}
+        print(name, json.dumps({k: round(v["g_mpkpe_mm"]) for k, v in results[name].items()}), flush=True)
+    columns = (*TABLE_COLUMNS, ("root_pos_err", "root distance (m)", 2))
+    lines = [f"# Drift diagnosis: `{args.checkpoint}`\n"]
+    for split in sets:
+        rows = [((name,), r[split]) for name, r in results.items()]
+        lines += [
+            f"\n## {split.replace('_', '-')} ({len(sets[split])} windows of 10 s)\n",
+            *metrics_table(("observation",), rows, columns),
+        ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "report.md", "\n".join(lines) + "\n")
+    write_text_atomic(
+        args.out / "report.json", json.dumps({"checkpoint": str(args.checkpoint), "results": results}, indent=1)
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
