@@ -205,14 +205,18 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
 
     g1 = load_g1()
     setups = [policy_setup(p, g1, args.layout, args.relative_actions) for p in args.policy]  # refuse before loading
-    clips = load_clips(args.motions, g1, progress=True, fps=args.fps)
+    if args.motions:
+        shared = load_clips(args.motions, g1, progress=True, fps=args.fps)
+        motions = [shared] * len(setups)
+    else:
+        motions = [[_embedded_reference(spec, setup)] for spec, setup in zip(args.policy, setups, strict=True)]
     if args.max_seconds:
-        clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
+        motions = [[c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips] for clips in motions]
     if args.windows:
-        clips = [w for c in clips for w in clip_windows(c, args.window_seconds, args.windows)]
+        motions = [[w for c in clips for w in clip_windows(c, args.window_seconds, args.windows)] for clips in motions]
     labels = _policy_labels(args.policy)
     results = {}
-    for spec, label, setup in zip(args.policy, labels, setups, strict=True):
+    for spec, label, setup, clips in zip(args.policy, labels, setups, motions, strict=True):
         backend = load_backend("mujoco", g1=setup.g1, threads=args.threads)
         video = None
         if args.video is not None:
@@ -237,10 +241,21 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
     else:
         write_report({"policies": results}, args.out)
         rows = [((label, r["policy"]["layout"]), r["aggregate"]) for label, r in results.items()]
-        print(f"{len(clips)} identical windows per policy")
+        print(f"{len(motions[0])} identical windows per policy" if args.motions else "each policy's own reference")
         print("\n".join(metrics_table(("policy", "layout"), rows)))
     print(f"-> {args.out}")
     return 0
+
+
+def _embedded_reference(spec: str, setup):
+    """The motion inside a policy file (a MotionClip), for `sim2sim eval` without --motions."""
+    from humanoid_gpt.errors import ConfigError
+
+    if setup.reference is None:
+        raise ConfigError(
+            f"--policy {spec}: carries no reference motion of its own ({setup.layout} layout); pass --motions FILES"
+        )
+    return setup.reference()
 
 
 def _policy_labels(specs: list[str]) -> list[str]:
@@ -493,12 +508,20 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         action="append",
         help="'reference', 'zero', a student checkpoint (.pt), a streaming student ONNX, another lab's tracker ONNX "
-        "(TWIST2; recognised from the file), or a TorchScript file; repeat to score several on identical windows",
+        "(TWIST2, holosoma; recognised from the file), or a TorchScript file; repeat to score several on identical "
+        "windows",
     )
-    e.add_argument("--layout", help="force another lab's policy layout for a renamed or re-exported file (twist2)")
+    e.add_argument(
+        "--layout", help="force another lab's policy layout for a renamed or re-exported file (twist2, holosoma)"
+    )
     e.add_argument("--windows", type=_positive(int), help="score N windows per clip, spread through it")
     e.add_argument("--window-seconds", type=_positive(float), default=10.0, help="length of each window (s)")
-    e.add_argument("--motions", nargs="+", type=Path, required=True, help="motion files or folders")
+    e.add_argument(
+        "--motions",
+        nargs="+",
+        type=Path,
+        help="motion files or folders (default: the reference motion inside each policy file, e.g. holosoma's)",
+    )
     e.add_argument("--out", type=out_file, required=True, help="the metrics JSON")
     e.add_argument("--num-envs", type=_positive(int), default=16)
     e.add_argument("--threads", type=_positive(int), default=2)

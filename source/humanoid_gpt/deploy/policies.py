@@ -13,6 +13,7 @@ from tensordict import TensorDict
 
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.mdp.actions import actions_for_targets
+from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1, Actuation
 from humanoid_gpt.runs import CheckpointError, CheckpointRefused
 
@@ -242,6 +243,8 @@ class PolicySetup:
     task_settings: dict
     make: Callable[[object], Policy]
     layout: str
+    reference: Callable[[], MotionClip] | None = None
+    """The reference motion inside the file, for policies that track only that motion; None for the others."""
 
 
 def policy_setup(spec: str, g1: G1, layout: str | None = None, relative_actions: bool = False) -> PolicySetup:
@@ -253,11 +256,13 @@ def policy_setup(spec: str, g1: G1, layout: str | None = None, relative_actions:
     found = identify(spec, layout)
     if found is not None:
         path = Path(spec)
+        embedded = found.embedded_reference
         return PolicySetup(
-            g1.with_actuation(found.actuation(g1)),
+            g1.with_actuation(found.actuation(path, g1)),
             dict(found.task_settings),
             lambda env: found.make_policy(path, env),
             found.name,
+            None if embedded is None else lambda: embedded(path, g1),
         )
     info = _student_info(spec)
     settings = policy_task_settings(spec) or {"action_relative_to_reference": relative_actions}

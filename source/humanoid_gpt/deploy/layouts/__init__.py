@@ -11,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from humanoid_gpt.deploy.onnx import ONNX_FORMAT, load_onnx_graph
 from humanoid_gpt.errors import HGPTError
+from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1, Actuation
 
 
@@ -46,18 +49,39 @@ class Layout:
     """The file is this layout beyond doubt (names and sizes); tried on every file."""
     fits: Callable[[OnnxSignature], bool]
     """The file can run as this layout (sizes only): checked when a user forces the layout on a renamed file."""
-    actuation: Callable[[G1], Actuation]
+    actuation: Callable[[Path, G1], Actuation]
+    """(file, robot) -> how the policy drives the robot (gains, torque limits, default pose, action scale)."""
     task_settings: dict
     """TrackingConfig fields the policy needs (its physics rate; actions about its default pose)."""
     make_policy: Callable[[Path, object], Callable]
     """(file, env) -> policy: reads the env's robot and reference state and returns actions in the env's action
     space (target = default + action * scale of :attr:`actuation`)."""
+    embedded_reference: Callable[[Path, G1], MotionClip] | None = None
+    """(file, robot) -> the reference motion inside the file, for layouts whose policy tracks only that motion
+    (``hgpt sim2sim eval --policy FILE`` without ``--motions`` plays it); None: the policy tracks the harness's
+    reference."""
+
+
+class LayoutPolicy:
+    """What every layout's policy keeps per env: the previous raw action, zeroed when an episode starts."""
+
+    def __init__(self, env, num_actions: int) -> None:
+        self.env = env
+        self.last_action = torch.zeros(env.num_envs, num_actions)
+        self._fresh = True  # episodes already under way (a resumed run) start at the first call
+
+    def starts(self) -> torch.Tensor:
+        """The envs whose episode starts at this step (their previous action zeroed)."""
+        start = (self.env.episode_length_buf == 0) | self._fresh
+        self._fresh = False
+        self.last_action[start] = 0.0
+        return start
 
 
 def _layouts() -> dict[str, Layout]:
-    from humanoid_gpt.deploy.layouts import twist2
+    from humanoid_gpt.deploy.layouts import holosoma, twist2
 
-    return {layout.name: layout for layout in (twist2.LAYOUT,)}
+    return {layout.name: layout for layout in (twist2.LAYOUT, holosoma.LAYOUT)}
 
 
 def layout_names() -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt import rotations as R
-from humanoid_gpt.deploy.layouts import Layout, OnnxSignature
+from humanoid_gpt.deploy.layouts import Layout, LayoutPolicy, OnnxSignature
 from humanoid_gpt.robot.g1 import G1, Actuation
 from humanoid_gpt.state import KinematicState
 
@@ -56,7 +56,7 @@ def recognize(sig: OnnxSignature) -> bool:
     return fits(sig) and list(sig.inputs) == ["input"] and not sig.metadata
 
 
-def actuation(g1: G1) -> Actuation:
+def actuation(path: Path, g1: G1) -> Actuation:
     effort = np.minimum(np.asarray(KP, dtype=float), g1.effort_limit)
     return Actuation("twist2", KP, KD, tuple(effort.tolist()), DEFAULT, (0.5,) * 29)
 
@@ -78,26 +78,21 @@ def robot_values(robot: KinematicState, default: torch.Tensor, last_action: torc
     return torch.cat([ang, R.roll_pitch(q), robot.joint_pos - default, joint_vel, last_action], dim=-1)
 
 
-class Twist2Policy:
+class Twist2Policy(LayoutPolicy):
     """TWIST2's student in a harness env built with :func:`actuation` (actions about its default pose)."""
 
     def __init__(self, path: Path, env) -> None:
         from humanoid_gpt.deploy.runtime import ort_session
 
-        self.env = env
+        super().__init__(env, 29)
         self.session = ort_session(path, threads=1, spinning=False)  # an MLP: one core; never spin beside physics
         self.input = self.session.get_inputs()[0].name
-        n = env.num_envs
-        self.history = torch.zeros(n, HISTORY, FRAME_DIM)
-        self.last_action = torch.zeros(n, 29)
+        self.history = torch.zeros(env.num_envs, HISTORY, FRAME_DIM)
         self.default = env.consts.default_joint_pos
-        self._fresh = True  # episodes already under way (a resumed run) start their history at the first call
 
     def __call__(self, obs) -> torch.Tensor:
         env = self.env
-        start = (env.episode_length_buf == 0) | self._fresh
-        self._fresh = False
-        self.last_action[start] = 0.0
+        start = self.starts()
         ref = reference_values(env.ref_next)
         frame = torch.cat([ref, robot_values(env.robot_state(), self.default, self.last_action)], dim=-1)
         self.history[start] = frame[start, None].expand(-1, HISTORY, -1)
