@@ -5,6 +5,7 @@ actions in ONNX Runtime and in the harness, quantized or not."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from students_support import TRACKING, dagger_trainer, export_tiny_kv, tiny, tiny_kv
@@ -233,6 +234,9 @@ def test_the_harness_runs_the_kv_student_in_torch_onnx_and_int8(g1, walk_clip, k
     worst, mean = action_error(paths["streaming"], int8, tokens)
     scale = float(np.abs(model(real_tokens).detach().numpy()).mean())
     assert mean < 0.05 * scale and worst < 0.5 * scale, (worst, mean, scale)
+    # Unsigned weights (u8u8): exact integer products whatever the CPU, so the bound above holds on AVX2-only x86
+    # too, where ONNX Runtime's signed-weight (u8s8) kernels saturate (mean 0.077 x scale, worst 1.07 x scale).
+    assert not any(t.data_type == onnx.TensorProto.INT8 for t in onnx.load(str(int8)).graph.initializer)
     clips = [walk_clip.slice(0, 120), walk_clip.slice(300, 420)]
     checkpoint = paths["streaming"].parent / "s.pt"
     runs = {

@@ -4,8 +4,30 @@ stage 5).
 At batch 1 a control step is bound by reading the weights (GPT-S: 22 MB of float32), not by arithmetic (2 FLOPs per
 weight), so fewer weight bytes per step is what makes it faster. Schemes (ONNX Runtime's own quantizers):
 
-- ``int8-dynamic``: int8 weights per output channel, activations quantized on the fly (``quantize_dynamic``):
-  ~4x fewer weight bytes, integer matrix products.
+- ``int8-dynamic``: 8-bit weights per output channel, activations quantized on the fly (``quantize_dynamic``):
+  ~4x fewer weight bytes, integer matrix products. Weights and activations are both unsigned (u8u8): ONNX Runtime's
+  u8s8 kernels (signed weights, its default) saturate on x86 CPUs without VNNI (AVX2 only: ``vpmaddubsw`` sums two
+  u8 x s8 products into int16), so that copy's error depended on the user's CPU; u8u8 products widen to 16 bits first
+  and saturate on no CPU. Measured on an AVX2-only x86 (no ``avx512_vnni`` / ``avx_vnni``; ORT 1.30, one thread, a
+  loaded 2-core machine, so latencies are indicative), as mean / worst |action - float32 action| over 2 envs x 40
+  steps of real observations (``tests/test_student_kv.py``'s episode; GPT-S-KV with random weights and its
+  normalizer fitted to them), and ``ort-1`` p50 step time of GPT-S-KV (``benchmarks/bench_latency.py``'s timing;
+  float32: 6.6 ms):
+
+  option                          tiny KV GPT            GPT-S-KV               GPT-S-KV p50
+  u8s8 per-channel (until now)    0.0065 / 0.091         0.0172 / 0.131         2.0 ms
+  u8s8 per-channel, reduce_range  0.0016 / 0.0070        0.0068 / 0.036         1.4 ms
+  u8s8 per-tensor                 0.0017 / 0.025         0.0050 / 0.023         2.2 ms
+  u8s8 per-tensor, reduce_range   0.0020 / 0.012         0.0083 / 0.037         2.3 ms
+  u8u8 per-channel (the default)  0.0010 / 0.0045        0.0037 / 0.017         1.5 ms
+  u8u8 per-tensor                 0.0012 / 0.0054        0.0045 / 0.023         1.2 ms
+  s8s8 static QDQ per-channel     0.0028 / 0.063         0.0094 / 0.102         6.8 ms
+  s8s8 static QDQ per-tensor      0.0018 / 0.0087        0.0067 / 0.030         6.3 ms
+
+  (mean |action| 0.085 for the tiny GPT, 0.25 for GPT-S-KV: the default's mean error is 1.2% / 1.5% of it, the
+  old u8s8's 7.7% / 6.9%, beyond the test's 5%.) s8s8 needs static quantization (calibration observations an
+  export does not have; here the evaluation's own, which flatters it) and its QDQ graph ran as slowly as float32.
+  ``int8-weights`` for comparison: 0.0009 / 0.0044 (tiny), 0.0030 / 0.015 and 1.8 ms (GPT-S-KV).
 - ``int8-weights`` / ``int4-weights``: weight-only block quantization (``MatMulNBits``, blocks of 32, int8 compute
   where the CPU has it): 4x / ~7x fewer weight bytes.
 
@@ -44,7 +66,8 @@ def quantize_onnx(path: str | Path, scheme: str = "int8-dynamic", out: str | Pat
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         with tempfile.TemporaryDirectory() as tmp:  # quantize_dynamic writes to a path only
-            quantize_dynamic(str(path), f"{tmp}/q.onnx", weight_type=QuantType.QInt8, per_channel=True)
+            # u8u8: exact integer products on every x86 (u8s8 saturates without VNNI; module docstring)
+            quantize_dynamic(str(path), f"{tmp}/q.onnx", weight_type=QuantType.QUInt8, per_channel=True)
             quantized = onnx.load(f"{tmp}/q.onnx")
     else:
         from onnxruntime.quantization.matmul_nbits_quantizer import (
