@@ -57,13 +57,24 @@ def g1_moves_npz_dir() -> Path:
     return _dataset("g1_moves_npz")
 
 
+def _policy_file(lab: str, name: str) -> Path:
+    """A released policy of another lab in shared/data/policies/<lab>; the test skips where it is absent."""
+    path = settings.data_root() / "policies" / lab / name
+    if not path.is_file():
+        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding policies/{lab} (shared/data)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def twist2_file() -> Path:
-    """TWIST2's released student (shared/data/policies), a real tracker of another lab."""
-    path = settings.data_root() / "policies" / "twist2" / "twist2_1017_25k.onnx"
-    if not path.is_file():
-        pytest.skip(f"{path} missing: set HGPT_DATA_ROOT to a folder holding policies/twist2 (shared/data)")
-    return path
+    """TWIST2's released student, a real tracker of another lab."""
+    return _policy_file("twist2", "twist2_1017_25k.onnx")
+
+
+@pytest.fixture(scope="session")
+def holosoma_file() -> Path:
+    """holosoma's whole-body-tracking dance policy, with its reference motion inside."""
+    return _policy_file("holosoma", "fastsac_g1_29dof_dancing.onnx")
 
 
 @pytest.fixture(scope="session")
