@@ -327,6 +327,40 @@ def _read_amc_frames(path: Path, asf: AsfSkeleton) -> tuple[dict[str, np.ndarray
     return data, numbers[0][0], angle or asf.angle
 
 
+RADIAN_LIMIT = np.pi + 0.05
+"""Euler angles in radians stay within +-pi: a file stated in degrees whose rotations all do, yet move, holds radians
+(read as degrees, the clip would be nearly frozen)."""
+DEGREE_FLOOR = 4 * np.pi
+"""Rotations beyond +-4 pi are not radians: a file stated in radians reaching them holds degrees."""
+
+
+def _check_angle_unit(path: Path, data: dict[str, np.ndarray], asf: AsfSkeleton, angle: str) -> None:
+    """Refuse rotation values that cannot be in the unit the file states (``:DEGREES`` or ``:RADIANS``, else the
+    ASF's), naming the file, what was found and the fix."""
+    dofs = {"root": [d.lower() for d in asf.root_order], **{n: list(b.dof) for n, b in asf.bones.items()}}
+    rotations = [data[n][:, [k for k, d in enumerate(dofs[n]) if d.startswith("r")]] for n in data]
+    values = np.concatenate([r for r in rotations if r.size] or [np.zeros((1, 1))], axis=1)
+    largest, moves = float(np.abs(values).max()), float(np.ptp(values, axis=0).max())
+    if angle == "deg" and largest <= RADIAN_LIMIT and moves >= 0.5:
+        problem = (
+            f"its rotations are stated in degrees (:DEGREES) but all lie within +-{largest:.2f} while moving by up "
+            f"to {moves:.2f}: they are radians, and read as degrees the clip would be nearly frozen"
+        )
+    elif angle == "rad" and largest > DEGREE_FLOOR:
+        problem = f"its rotations are stated in radians (:RADIANS) but reach {largest:.0f}: they are degrees"
+    else:
+        return
+    found = "rad" if angle == "deg" else "deg"
+    header = {"deg": ":DEGREES", "rad": ":RADIANS"}
+    raise mocap_error(
+        path,
+        "angle unit",
+        problem,
+        f"change the header line to {header[found]} or read it with angles='{found}' (a corpus source: read: "
+        f"{{angles: {found}}}); if they really are in {header[angle]}, angles='{angle}'",
+    )
+
+
 def _bone_values(path: Path, rows: list[str], lines: list[int], width: int) -> np.ndarray:
     """(T, width) floats from one bone's values per frame; errors name the offending line."""
     try:
@@ -351,16 +385,24 @@ def read_amc(
     *,
     fps: float | None = None,
     up_axis: str | None = None,
+    angles: str | None = None,
 ) -> HumanMotion:
     """Read an AMC motion with its ASF skeleton into a :class:`HumanMotion` (metres, Z up).
 
     ``asf_path`` None looks beside the AMC (:func:`find_asf`). ``fps`` None uses CMU's 120 Hz and records it as
     ``fps_source: "cmu_default"``. ``up_axis``: the files' up axis; None is the convention 'y'; 'z' keeps a Z-up
-    file as it is.
+    file as it is. ``angles`` ('deg' or 'rad') replaces the unit the file states (its header, else the ASF's); a
+    stated unit the values cannot be in is refused (:func:`_check_angle_unit`).
     """
     amc_path = Path(amc_path)
     asf = read_asf(asf_path if asf_path is not None else find_asf(amc_path))
     data, first, angle = _read_amc_frames(amc_path, asf)
+    if angles is None:
+        _check_angle_unit(amc_path, data, asf, angle)
+    elif angles in ("deg", "rad"):
+        angle = angles
+    else:
+        raise mocap_error(amc_path, "angles", f"{angles!r} is not an angle unit", "pass angles='deg' or 'rad'")
     to_rad = np.pi / 180.0 if angle == "deg" else 1.0
     T = len(data["root"])
     scale = asf.metres_per_unit
@@ -435,6 +477,7 @@ def read_amc(
         "scale_to_m": scale,
         "unit_source": "asf",
         "angle_unit": angle,
+        "angle_unit_source": "option" if angles is not None else "file",
         "up_axis": axis,
         "up_axis_source": "option" if up_axis is not None else "asf_convention",
         "fps_source": "option" if fps is not None else "cmu_default",
