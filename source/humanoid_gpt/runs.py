@@ -14,7 +14,7 @@ import random
 import re
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +159,46 @@ def _complete(path: Path) -> bool:
             return archive.testzip() is None
     except (zipfile.BadZipFile, OSError, EOFError):
         return False
+
+
+def checkpoint_to_continue(resume: Path | None, folder: Path, prefix: str) -> Path | None:
+    """The checkpoint a run continues from: ``--resume``'s, else the latest one an earlier attempt of the same command
+    left in the run's own folder (rerunning an interrupted command continues it rather than restarting at iteration
+    1 beside the old run's checkpoints). None: a new run."""
+    if resume is not None:
+        return resume_checkpoint(resume, prefix)
+    return resume_checkpoint(folder, prefix) if latest_checkpoint(folder, prefix) is not None else None
+
+
+def check_same_run(folder: Path, asked: dict[str, dict], may_change: Collection[str], flags: Collection[str]) -> None:
+    """Refuse, before any step, to write into ``folder`` when its ``config.json`` records a run with other settings:
+    two experiments never share a folder. ``asked`` maps config.json's sections to this command's values; keys of
+    the ``flags`` sections are command-line options and are named as such, the others as ``section.key``."""
+    saved_file = folder / "config.json"
+    if not saved_file.is_file():
+        return
+    try:
+        saved = json.loads(saved_file.read_text())
+        recorded = {name: dict(saved[name]) for name in asked}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"{saved_file}: not a run config ({type(e).__name__}: {e}), so {folder} cannot be continued. Fix: pass "
+            "another --run-name (or --log-root) to start the run elsewhere"
+        ) from e
+    changed = []
+    for name, values in asked.items():
+        values = json.loads(json.dumps(values, default=str))  # as config.json stores them
+        old = recorded[name]
+        for key in sorted(old.keys() | values.keys()):
+            if key not in may_change and old.get(key) != values.get(key):
+                what = f"--{key.replace('_', '-')}" if name in flags else f"{name}.{key}"
+                changed.append(f"{what} differs ({old.get(key)!r} -> {values.get(key)!r})")
+    if changed:
+        raise CheckpointError(
+            f"{folder} holds a run with other settings than this command's ({'; '.join(changed)}; {saved_file} "
+            "records the run's). Fix: pass the run's own options to continue it (only the budget, checkpointing and "
+            "threads may change), or another --run-name to start a new run"
+        )
 
 
 def run_dir(resume: Path | None, log_root: Path | None, stage: str, group: str, run_name: str | None) -> Path:

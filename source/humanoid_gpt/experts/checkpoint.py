@@ -15,10 +15,14 @@ PREFIX = "model"
 """Expert checkpoints are ``model_<iteration>.pt``, as rsl_rl names them."""
 
 
-def load_checkpoint(path: str | Path, expect: dict | None = None) -> dict:
+def load_checkpoint(path: str | Path, expect: dict | None = None, payload: dict | None = None) -> dict:
     """Load and check an expert checkpoint. ``expect`` maps meta keys (task, obs_dims, robot, config_hash, ...) to the
-    values the caller needs; any difference raises :class:`CheckpointError` naming the file and the mismatch."""
-    payload, meta = read_payload(path, FORMAT, SCHEMA_VERSION, lambda p: (p.get("infos") or {}).get("hgpt"))
+    values the caller needs; any difference raises :class:`CheckpointError` naming the file and the mismatch.
+    ``payload``: the file's content, read by an earlier call, checked again without reading the file."""
+    if payload is None:
+        payload, meta = read_payload(path, FORMAT, SCHEMA_VERSION, lambda p: (p.get("infos") or {}).get("hgpt"))
+    else:
+        meta = payload["infos"]["hgpt"]
     for key, want in (expect or {}).items():
         have = meta.get(key)
         if have != want:

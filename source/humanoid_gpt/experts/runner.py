@@ -56,12 +56,13 @@ class ExpertRunner(OnPolicyRunner):
         save_checkpoint(path, payload)
         self.logger.save_model(path, self.current_learning_iteration)
 
-    def resume(self, path: str | Path) -> int:
+    def resume(self, path: str | Path, payload: dict | None = None) -> int:
         """Restore weights, optimizer, normalizers, RNG, iteration and (where the backend can snapshot it) the envs'
-        episodes from ``path``, after checking it was made for this task, robot and config. Returns the next
-        iteration to run. Isaac Lab envs restart their episodes: their simulator state is not snapshotted."""
+        episodes from ``path`` (``payload``: its content when the caller has read it already), after checking it was
+        made for this task, robot and config. Returns the next iteration to run. Isaac Lab envs restart their
+        episodes: their simulator state is not snapshotted."""
         expect = {k: self.meta[k] for k in ("task", "obs_dims", "num_actions", "robot", "config_hash")}
-        payload = load_checkpoint(path, expect)
+        payload = load_checkpoint(path, expect, payload)
         self.alg.load(payload, None, strict=True)
         saved = payload["infos"]["hgpt"]
         restore_rng(saved["rng"], getattr(self.env, "generator", None))

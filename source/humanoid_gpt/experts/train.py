@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from humanoid_gpt.backends import Backend, ExpertPlan, load_backend
-from humanoid_gpt.experts.checkpoint import PREFIX
+from humanoid_gpt.experts.checkpoint import PREFIX, load_checkpoint
 from humanoid_gpt.experts.ppo import expert_ppo_cfg
 from humanoid_gpt.experts.runner import ExpertRunner
 from humanoid_gpt.flags import check_bounds, option
@@ -18,10 +18,10 @@ from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt.runs import (
-    CheckpointError,
+    check_same_run,
+    checkpoint_to_continue,
     config_hash,
     process_rank,
-    resume_checkpoint,
     robot_hash,
     run_device,
     run_dir,
@@ -103,9 +103,14 @@ def run_meta(task: str, env, g1: G1, tracking: TrackingConfig, ppo: dict) -> dic
         "obs_dims": {k: int(v.shape[-1]) for k, v in obs.items()},
         "num_actions": int(env.num_actions),
         "robot": robot_hash(g1.xml_path),
-        "config_hash": config_hash(tracking.to_dict(), {k: v for k, v in ppo.items() if k not in RESUMABLE}),
+        "config_hash": experiment_hash(tracking, ppo),
         "tracking": tracking.to_dict(),
     }
+
+
+def experiment_hash(tracking: TrackingConfig, ppo: dict) -> str:
+    """The hash of what makes two runs the same experiment: the task config and PPO's (resumable settings left out)."""
+    return config_hash(tracking.to_dict(), {k: v for k, v in ppo.items() if k not in RESUMABLE})
 
 
 RESUMABLE_OPTIONS = (
@@ -121,35 +126,6 @@ RESUMABLE_OPTIONS = (
 """Run options a resume may change (budget, checkpointing, where it runs); any other is another experiment."""
 
 
-def _check_resumed_run(folder: Path, run: ExpertRun, tracking: TrackingConfig) -> None:
-    """Refuse, before any step, to resume ``folder`` with other options or task settings, naming each one."""
-    saved_file = folder / "config.json"
-    if not saved_file.is_file():
-        return
-    try:
-        saved = json.loads(saved_file.read_text())
-        saved_run, saved_tracking = saved["run"], saved["tracking"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{saved_file}: not a run config ({e}); resume needs the run folder it belongs to") from e
-    asked_run = json.loads(json.dumps(_jsonable(asdict(run)), default=str))
-    asked_tracking = json.loads(json.dumps(tracking.to_dict(), default=str))
-    changed = [
-        f"--{k.replace('_', '-')} differs ({saved_run.get(k)!r} -> {asked_run.get(k)!r})"
-        for k in sorted(saved_run.keys() | asked_run.keys())
-        if k not in RESUMABLE_OPTIONS and k != "tracking" and saved_run.get(k) != asked_run.get(k)
-    ]
-    changed += [
-        f"task setting {k} differs ({saved_tracking.get(k)!r} -> {asked_tracking.get(k)!r})"
-        for k in sorted(saved_tracking.keys() | asked_tracking.keys())
-        if saved_tracking.get(k) != asked_tracking.get(k)
-    ]
-    if changed:
-        raise CheckpointError(
-            f"resuming {folder} with other settings than {saved_file} records ({'; '.join(changed)}); pass the "
-            "original run's options (only the budget, checkpointing and threads may change), or start a new run"
-        )
-
-
 def train_expert(run: ExpertRun, g1: G1, backend: Backend | None = None) -> Path:
     """Train (or resume) the expert of ``run.task`` on ``backend`` (default: ``run.backend``); returns the run folder
     with ``config.json`` and checkpoints.
@@ -160,20 +136,29 @@ def train_expert(run: ExpertRun, g1: G1, backend: Backend | None = None) -> Path
     check_bounds(run)
     plan = plan_expert(run)
     folder = run.run_dir()
-    resume_from = None
-    if run.resume is not None:
-        resume_from = resume_checkpoint(run.resume, PREFIX)
-        _check_resumed_run(folder, run, plan.tracking)
-    backend = backend or load_backend(run.backend)
-    seed_everything(plan.seed)
     ppo = expert_ppo_cfg(seed=plan.seed, max_iterations=run.max_iterations, save_interval=run.save_interval)
     if os.environ.get("WANDB_PROJECT"):  # W&B when configured; TensorBoard always
         ppo["logger"] = {"class_name": "WandbLogWriter", "project_name": os.environ["WANDB_PROJECT"]}
+    asked = {"run": _jsonable(asdict(run)), "tracking": plan.tracking.to_dict()}
+    resume_from = checkpoint_to_continue(run.resume, folder, PREFIX)
+    check_same_run(folder, asked, RESUMABLE_OPTIONS, flags=("run",))
+    resumed = None
+    if resume_from is not None:  # read and checked before the envs are built: a wrong file costs nothing
+        expect = {
+            "task": run.task,
+            "robot": robot_hash(g1.xml_path),
+            "config_hash": experiment_hash(plan.tracking, ppo),
+        }
+        resumed = load_checkpoint(resume_from, expect)
+        done = f"{resumed['iter'] + 1} of {run.max_iterations} iterations done"
+        print(f"continuing {folder} from {resume_from.name}: {done}", flush=True)
+    backend = backend or load_backend(run.backend)
+    seed_everything(plan.seed)
     with backend.session(plan):
         env = backend.expert_env(plan)
         meta = run_meta(run.task, env, g1, plan.tracking, ppo)
         runner = ExpertRunner(env, ppo, str(folder), meta, plan.device, run.verbose)
-        start = runner.resume(resume_from) if resume_from is not None else 0
+        start = runner.resume(resume_from, resumed) if resume_from is not None else 0
         write_text_atomic(
             folder / "config.json",
             json.dumps(

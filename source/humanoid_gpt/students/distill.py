@@ -20,11 +20,19 @@ from humanoid_gpt.hme.clusters import ClusterManifest, active_manifest, cluster_
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.robot.g1 import G1, load_g1
-from humanoid_gpt.runs import process_rank, resume_checkpoint, run_device, run_dir, seed_everything
+from humanoid_gpt.runs import (
+    check_same_run,
+    checkpoint_to_continue,
+    process_rank,
+    run_device,
+    run_dir,
+    seed_everything,
+)
 from humanoid_gpt.students import build_student, preset
 from humanoid_gpt.students.checkpoint import PREFIX, student_meta
 from humanoid_gpt.students.dagger import DaggerConfig
 from humanoid_gpt.students.teachers import ForeignTeacher, TeacherPool
+from humanoid_gpt.students.trainer import RESUMABLE as DAGGER_RESUMABLE
 from humanoid_gpt.students.trainer import DaggerTrainer, init_distributed
 
 
@@ -139,10 +147,14 @@ def distill(
     check_bounds(run)
     cfg = preset(run.student, **({"context": run.context} if run.context else {}), **run.overrides)
     run.dagger.validate(cfg.context)  # before any clip is loaded
-    resume_from = resume_checkpoint(run.resume, PREFIX) if run.resume is not None else None
     foreign = foreign_teacher(run, g1)
     registry = ExpertRegistry.load(run.registry) if foreign is None else None
     plan = plan_distill(run, registry, manifest)
+    folder = run.run_dir()
+    resume_from = checkpoint_to_continue(run.resume, folder, PREFIX)
+    check_same_run(folder, _recorded_config(run, cfg, plan.tracking), RESUMABLE_OPTIONS, flags=("run", "dagger"))
+    if resume_from is not None:
+        print(f"continuing {folder} from {resume_from.name}", flush=True)
     rank = init_distributed(plan.device)
     if foreign is not None:
         # The rollouts run with the teacher's actuation, so its labels are actions of this env.
@@ -172,27 +184,31 @@ def distill(
             "teachers": {c: str(p) for c, p in zip(plan.clusters, teachers.checkpoints, strict=True)},
             "actuation": None if actuated.actuation is None else actuated.actuation.to_dict(),
         }
-        folder = run.run_dir()
         trainer = DaggerTrainer(env, build_student(cfg), teachers, cluster_index, run.dagger, meta, folder, plan.device)
         if resume_from is not None:
             trainer.resume(resume_from)
         if rank == 0:
             write_text_atomic(
                 folder / "config.json",
-                json.dumps(
-                    {
-                        "run": {k: str(v) for k, v in asdict(run).items() if k != "dagger"},
-                        "dagger": run.dagger.to_dict(),
-                        "student": cfg.to_dict(),
-                        "tracking": plan.tracking.to_dict(),
-                        "teachers": meta["teachers"],
-                    },
-                    indent=1,
-                ),
+                json.dumps({**_recorded_config(run, cfg, plan.tracking), "teachers": meta["teachers"]}, indent=1),
             )
         trainer.learn(on_iteration=on_iteration or print_progress)
         env.close()
     return folder
+
+
+RESUMABLE_OPTIONS = ("resume", "log_root", "run_name", "threads", *DAGGER_RESUMABLE)
+"""Options a continued run may change (where it runs, its budget and checkpointing); any other is another run."""
+
+
+def _recorded_config(run: DistillRun, cfg, tracking: TrackingConfig) -> dict:
+    """What a run's config.json records of its settings, and what continuing it must match."""
+    return {
+        "run": {k: str(v) for k, v in asdict(run).items() if k != "dagger"},
+        "dagger": run.dagger.to_dict(),
+        "student": cfg.to_dict(),
+        "tracking": tracking.to_dict(),
+    }
 
 
 def print_progress(iteration: int, stats: dict) -> None:
