@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_gpt.deploy.onnx import ONNX_FORMAT, ONNX_FORMAT_VERSION, OnnxMetadataError, read_onnx_metadata
+from humanoid_gpt.deploy.onnx import (
+    ONNX_FORMAT,
+    ONNX_FORMAT_VERSION,
+    OnnxExternalDataError,
+    OnnxMetadataError,
+    load_onnx_graph,
+    read_onnx_metadata,
+)
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1
 
@@ -345,8 +352,11 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
     path = Path(path)
     check = PolicyCheck(str(path), str(g1.xml_path), "unknown")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = load_onnx_graph(path)
         onnx.checker.check_model(model)
+    except OnnxExternalDataError as e:
+        check.add("file", "mismatch", str(e), "keep the model's data files beside it, named relative to it")
+        return check, None
     except Exception as e:  # onnx raises DecodeError, ValidationError and others for a damaged file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         check.add("file", "mismatch", f"not a readable ONNX model ({first})", "export the policy again (truncated?)")

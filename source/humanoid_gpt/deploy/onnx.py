@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import atomic_write
+from humanoid_gpt.io_utils import atomic_write, contained_path
 from humanoid_gpt.robot.g1 import G1, Actuation
 from humanoid_gpt.students.base import Student
 from humanoid_gpt.students.checkpoint import load_student
@@ -41,6 +41,10 @@ OPSET = 18
 
 class OnnxMetadataError(HGPTError, ValueError):
     """An ONNX file without our metadata, or made for another robot, task or layout."""
+
+
+class OnnxExternalDataError(HGPTError, ValueError):
+    """An ONNX file whose weights live in another file that is missing or lies outside the model's folder."""
 
 
 class StreamingGraph(nn.Module):
@@ -196,9 +200,39 @@ def load_onnx_graph(path: str | Path, error: type[Exception] = HGPTError):
     if not path.is_file():
         raise error(f"ONNX file {path} does not exist")
     try:
-        return onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError and others for a file that is not a model
         raise error(f"{path}: not a readable ONNX model ({e})") from e
+    check_external_data(model, path)
+    return model
+
+
+def check_external_data(model, path: Path) -> None:
+    """Refuse a model whose tensors keep their data in files outside its folder, or in missing files: a model from
+    elsewhere must not make its reader open other files (ONNX Runtime refuses them too, less clearly)."""
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != tensor.EXTERNAL:
+            continue
+        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        where = f"{path}: tensor {tensor.name!r}: its external data"
+        data = contained_path(location, path.parent, "the model's folder", where, OnnxExternalDataError, absolute=False)
+        if not data.is_file():
+            raise OnnxExternalDataError(
+                f"{where}: {location!r} ({data}) is missing; a model saved with external data is several files. "
+                f"Fix: copy {location!r} beside {path.name}"
+            )
+
+
+def _tensors(graph):
+    """The graph's tensors that can hold data (initializers and tensor attributes), subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                yield from _tensors(sub)
 
 
 def read_onnx_metadata(path: str | Path) -> dict:

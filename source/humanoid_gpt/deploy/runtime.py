@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_gpt.deploy.onnx import OnnxMetadataError, read_onnx_metadata, stream_step
+from humanoid_gpt.deploy.onnx import OnnxMetadataError, load_onnx_graph, read_onnx_metadata, stream_step
 
 
 def ort_session(path: str | Path, threads: int | None = 1, spinning: bool = True):
@@ -19,6 +19,7 @@ def ort_session(path: str | Path, threads: int | None = 1, spinning: bool = True
     ``spinning``: worker threads spin between runs, which cuts step jitter on a robot's dedicated core."""
     import onnxruntime as ort
 
+    load_onnx_graph(path, OnnxMetadataError)  # refuses unreadable files and external data outside the folder
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads is not None:
