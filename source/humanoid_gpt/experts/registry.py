@@ -7,8 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from humanoid_gpt.errors import HGPTError
+from humanoid_gpt.errors import ConfigError, HGPTError
 from humanoid_gpt.io_utils import contained_path, read_versioned_json, write_text_atomic
+from humanoid_gpt.typed_config import build_dataclass, typed_value
 
 SCHEMA_VERSION = 1
 
@@ -79,10 +80,17 @@ class ExpertRegistry:
     @classmethod
     def load(cls, path: str | Path) -> ExpertRegistry:
         data = read_versioned_json(path, SCHEMA_VERSION, RegistryError, "expert registry")
-        experts = {c: ExpertRecord(**r) for c, r in data.get("experts", {}).items()}
+        try:  # a hand-edited or foreign file: each field's type named here, not as a TypeError where it is used
+            experts = {
+                c: build_dataclass(ExpertRecord, r, f"{path}: experts.{c}")
+                for c, r in typed_value(dict, data.get("experts", {}), f"{path}: experts").items()
+            }
+            rule = build_dataclass(RetentionRule, data.get("rule", {}), f"{path}: rule")
+        except ConfigError as e:
+            raise RegistryError(f"{e}. Fix: write it again with `hgpt experts eval`, or correct that field") from None
         for cluster, record in experts.items():  # relative checkpoints live beside the registry: the folder can move
             where = f"{path}: expert of cluster {cluster!r}: checkpoint"
             record.checkpoint = str(
                 contained_path(record.checkpoint, Path(path).parent, "the registry's folder", where, RegistryError)
             )
-        return cls(experts, RetentionRule(**data.get("rule", {})))
+        return cls(experts, rule)
