@@ -189,7 +189,11 @@ def test_every_preset_is_a_valid_config(name):
     [
         ({"experts": {"num_envs": 8, "max_iteration": 2}}, "unknown field(s) ['max_iteration']"),
         ({"experts": {"num_envs": "many"}}, "experts: num_envs='many' is not a int"),
-        ({"distill": {"dagger": {"num_env": 4}}}, "distill.dagger has unknown fields ['num_env']"),
+        ({"distill": {"dagger": {"num_env": 4}}}, "distill.dagger: unknown field(s) ['num_env']"),
+        ({"distill": {"dagger": {"num_envs": 0}}}, "distill.dagger.num_envs=0 must be at least 1"),
+        ({"corpus": {**TINY["corpus"], "num_cpus": 0}}, "corpus: num_cpus=0 must be at least 1"),
+        ({"corpus": {**TINY["corpus"], "fps": "fast"}}, "corpus: fps='fast' is not a number"),
+        ({"hme": {"pae": {"epochs": -1}}}, "hme: PAE settings out of range: epochs=-1"),
         ({"evaluate": {"unseen_sources": ["mocap"]}}, "evaluate.unseen_sources ['mocap'] are not corpus sources"),
         ({"hme": {"sources": ["x"]}}, "hme.sources is set by the main job"),
         ({"experts": {"max_iterations": 0}}, "experts.max_iterations=0 must be positive"),

@@ -40,14 +40,17 @@ def option(help_text: str, minimum: float | None = None, **kw) -> Any:
     return dataclasses.field(metadata={"help": help_text, "minimum": minimum}, **kw)
 
 
-def check_bounds(config: Any) -> None:
-    """Refuse an option below its minimum (nested configs included), naming the option and the fix."""
+def check_bounds(config: Any, field_prefix: str | None = None) -> None:
+    """Refuse an option below its minimum (nested configs included), naming the option and the fix; a config read
+    from a file (``field_prefix``: the file and the section, e.g. ``job.yaml: distill.dagger.``) names the field."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            check_bounds(value)
+            check_bounds(value, None if field_prefix is None else f"{field_prefix}{f.name}.")
         low = f.metadata.get("minimum")
         if low is not None and value is not None and not value >= low:  # `not >=` also catches NaN
+            if field_prefix is not None:
+                raise ConfigError(f"{field_prefix}{f.name}={value} must be at least {low}. Fix: set it to {f.default}")
             raise ConfigError(f"{f.name} is {value}; it must be at least {low} (--{f.name.replace('_', '-')})")
 
 

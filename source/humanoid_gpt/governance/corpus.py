@@ -232,11 +232,12 @@ def load_corpus_config(
     data_root: str | Path | None = None,
     output: str | Path | None = None,
     executor: str | None = None,
+    where: str = "corpus config",
 ) -> CorpusConfig:
     """A :class:`CorpusConfig` from a YAML file or a mapping; ``data_root``, ``output`` and ``executor`` override
-    the file's. Every mistake is a :class:`ConfigError` naming the file, the field and the fix."""
+    the file's. Every mistake is a :class:`ConfigError` naming the file (``where``, for a mapping), the field and the
+    fix."""
 
-    where = "corpus config"
     if isinstance(config, str | Path):
         path = Path(config)
         where = str(path)
@@ -276,12 +277,9 @@ def load_corpus_config(
     on_error = raw.get("on_error", "drop")
     if on_error not in ("drop", "fail"):
         raise ConfigError(f"{where}: on_error must be 'drop' or 'fail', got {on_error!r}")
-    fps = float(raw.get("fps", 50.0))
-    if not 1.0 <= fps <= 1000.0:
-        raise ConfigError(f"{where}: fps {fps} is not a corpus rate (the policy runs at 50)")
-    shard_frames = int(raw.get("shard_frames", 250_000))
-    if shard_frames < 1:
-        raise ConfigError(f"{where}: shard_frames must be at least 1")
+    fps = _number(raw, "fps", 50.0, where, float, 1.0, 1000.0, "the corpus rate in Hz; the policy runs at 50")
+    shard_frames = _number(raw, "shard_frames", 250_000, where, int, 1, None, "frames per shard file")
+    num_cpus = _number(raw, "num_cpus", 2, where, int, 1, None, "the local Ray executor's worker processes")
     return CorpusConfig(
         sources=parsed,
         output=Path(out).expanduser(),
@@ -293,7 +291,7 @@ def load_corpus_config(
         splits=splits,
         executor=execu,
         ray_address=raw.get("ray_address"),
-        num_cpus=int(raw.get("num_cpus", 2)),
+        num_cpus=num_cpus,
         shard_frames=shard_frames,
         dtype=dtype,
         bodies=tuple(raw.get("bodies") or G1_KEYPOINT_NAMES),
@@ -363,12 +361,32 @@ def _parse_source(raw: Any, i: int, where: str) -> SourceConfig:
     )
 
 
+SPLIT_SHARES = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+
+
+def _number(
+    raw: dict, key: str, default: float, where: str, kind: type, low: float, high: float | None, what: str
+) -> Any:
+    """``raw[key]`` as an int or float (``kind``) within [low, high]; else a ConfigError naming the field, the value
+    and what it means. Booleans and strings are refused, not converted."""
+    value = raw.get(key, default)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not number or (kind is int and not isinstance(value, int)) or value != value:
+        raise ConfigError(f"{where}: {key}={value!r} is not {'an integer' if kind is int else 'a number'} ({what})")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ConfigError(f"{where}: {key}={value!r} must be {bounds} ({what}). Fix: set {key}: {default!r}")
+    return kind(value)
+
+
 def _parse_splits(raw: Any, where: str) -> SplitConfig:
     raw = dict(raw or {})
     unknown = sorted(set(raw) - {"train", "val", "test", "assign"})
     if unknown:
         raise ConfigError(f"{where}: splits: unknown field(s) {unknown}; use train, val, test, assign")
-    shares = {k: float(raw.get(k, d)) for k, d in (("train", 0.8), ("val", 0.1), ("test", 0.1))}
+    shares = {k: _number(raw, k, d, f"{where}: splits", float, 0.0, 1.0, "a share") for k, d in SPLIT_SHARES}
     if any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-6:
         raise ConfigError(f"{where}: splits {shares} must be non-negative fractions adding up to 1")
     assign = {str(k): str(v) for k, v in (raw.get("assign") or {}).items()}

@@ -19,6 +19,7 @@ from typing import Literal
 from humanoid_gpt import settings
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.registry import RetentionRule
+from humanoid_gpt.flags import check_bounds
 from humanoid_gpt.io_utils import read_yaml
 from humanoid_gpt.typed_config import build_dataclass
 
@@ -165,13 +166,30 @@ def check(cfg: MainConfig) -> None:
     for k in ("sources", "output", "data_root"):
         if k in cfg.hme:
             raise ConfigError(f"{where}: hme.{k} is set by the main job (the corpus's training clips); remove it")
+    _check_corpus(cfg.corpus, where)
+    from humanoid_gpt.hme.config import HMEConfig
+
+    try:  # the stage sets sources and output (the corpus's training clips): stand-ins here
+        HMEConfig.from_dict({**cfg.hme, "sources": ["clips"], "output": "unused"})
+    except ConfigError as e:
+        raise ConfigError(f"{where}: hme: {e}") from None
     names = {s.get("name") for s in cfg.corpus["sources"] if isinstance(s, dict)}
     unknown = sorted(set(v.unseen_sources) - names)
     if unknown:
         raise ConfigError(f"{where}: evaluate.unseen_sources {unknown} are not corpus sources ({sorted(names)})")
     from humanoid_gpt.students.dagger import DaggerConfig
 
-    known = {f.name for f in dataclasses.fields(DaggerConfig)}
-    extra = sorted(set(d.dagger) - known)
-    if extra:
-        raise ConfigError(f"{where}: distill.dagger has unknown fields {extra}; known: {sorted(known)}")
+    check_bounds(build_dataclass(DaggerConfig, d.dagger, f"{where}: distill.dagger"), f"{where}: distill.dagger.")
+
+
+def _check_corpus(corpus: dict, where: str) -> None:
+    """The corpus section read as the corpus stage will read it (``optional`` is the main job's; it sets ``output``),
+    so a bad value is refused when the config loads, not when the stage starts."""
+    from humanoid_gpt.governance.corpus import load_corpus_config
+
+    sources = corpus["sources"]
+    if isinstance(sources, list):
+        sources = [{k: v for k, v in s.items() if k != "optional"} if isinstance(s, dict) else s for s in sources]
+    load_corpus_config(
+        {**corpus, "sources": sources, "output": "unused"}, data_root=settings.data_root(), where=f"{where}: corpus"
+    )
