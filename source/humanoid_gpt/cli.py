@@ -31,7 +31,10 @@ def _main(args: argparse.Namespace) -> int:
     if args.out:
         cfg = dataclasses.replace(cfg, output=str(args.out.resolve()))
     out = run_main(cfg, until=args.until)
-    print(f"report: {out / 'report' / 'report.md'} (and report.html)")
+    if args.until in (None, "report"):
+        print(f"report: {out / 'report' / 'report.md'} (and report.html)")
+    else:  # no report yet: name what the stages made (each stage's artefact is listed above)
+        print(f"stopped after {args.until}: its output is in {out / args.until}; run without --until for the report")
     return 0
 
 
