@@ -6,8 +6,9 @@ the hardening issue counts them: refused clearly, refused unclearly, traceback, 
 
 A case is *clear* when it exits 1 or 2 with every expected fragment (the file or option, and the problem) in its
 message; *unclear* when it is refused without them; a *traceback* when Python's traceback or the CLI's catch-all
-("unexpected ...") shows; *silent* when it exits 0 although the input is bad. Bad files are made in a temporary
-folder from the shared clips. ``tests/test_bad_inputs.py`` holds the fast, in-process part of the same cases.
+("unexpected ...") shows; *silent* when it exits 0 although the input is bad; *critical* when a hostile file's
+payload ran (``tests/hostile_support.py``'s pickles create a marker file when unpickled). Bad files are made in a
+temporary folder from the shared clips. ``tests/test_bad_inputs.py`` holds the fast, in-process part of the same cases.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test suite's hostile-file makers
+import hostile_support as hostile  # noqa: E402
 
 DATA = Path(os.environ.get("HGPT_DATA_ROOT", "../shared/data")).resolve()
 WALK = DATA / "g1_motions/lafan1/walk1_subject1.csv"
@@ -323,6 +327,71 @@ def cases(t: Path) -> list[Case]:
         Case(
             "tensorrt without tensorrt", ["export", "tensorrt", str(t / "s.onnx")], ("tensorrt",), put("s.onnx", b"x")
         ),
+        # Issue 27: files that would run code or lead out of their folder, malformed records, units, the network ---
+        Case(
+            "a checkpoint that would run code, exported",
+            ["export", "onnx", str(t / "evil.pt"), "--out", str(t / "x")],
+            ("evil.pt", "refused, not loaded"),
+            lambda _: hostile.hostile_checkpoint(t / "evil.pt", t / "ran"),
+        ),
+        Case(
+            "a checkpoint that would run code, evaluated as an expert",
+            ["experts", "eval", "--checkpoint", str(t / "evil.pt"), "--registry", str(t / "r.json")],
+            ("evil.pt", "refused, not loaded"),
+            lambda _: hostile.hostile_checkpoint(t / "evil.pt", t / "ran"),
+        ),
+        Case(
+            "a body model that would run code",
+            ["retarget", str(t / "amass.npz"), "--out", str(t / "rt")],
+            ("SMPLH_MALE.pkl", "refused rather than run"),
+            lambda _: (hostile.amass_clip(t / "amass.npz"), hostile.hostile_body_model(t / "bm", t / "ran")),
+            env={"HGPT_BODY_MODELS": str(t / "bm")},
+        ),
+        Case(
+            "a registry naming /etc/passwd relatively",
+            ["distill", "--registry", str(t / "reg.json")],
+            ("reg.json", "leads out of the registry's folder"),
+            lambda _: hostile.registry_file(t / "reg.json", checkpoint="../../../../../etc/passwd"),
+        ),
+        Case(
+            "a registry record whose metrics are a string",
+            ["distill", "--registry", str(t / "reg.json")],
+            ("reg.json", "experts.900: metrics", "Fix"),
+            lambda _: hostile.registry_file(t / "reg.json", metrics="good"),
+        ),
+        Case(
+            "a manifest clip leading out of the data root",
+            train("--task", "HGPT-Cluster-900"),
+            ("m.json", "leads out of the data root"),
+            **manifest(json.dumps({"schema_version": 1, "clusters": {"900": ["../../../../etc/hostname"]}})),
+        ),
+        Case(
+            "ONNX external data outside its folder",
+            ["sim2sim", "check", str(t / "p/m.onnx"), "--static-only"],
+            ("m.onnx", "tensor 'weight'", "leads out of the model's folder"),
+            lambda _: hostile.onnx_with_external_data(t / "p/m.onnx", "../outside/w.bin"),
+        ),
+        Case(
+            "an AMC in radians under :DEGREES",
+            ["retarget", str(t / "rad/02_01.amc"), "--out", str(t / "rt")],
+            ("02_01.amc", ":RADIANS"),
+            lambda _: (t / "rad").mkdir() or hostile.radians_under_degrees(AMC, t / "rad/02_01.amc"),
+        ),
+        Case(
+            "teleop on every interface without --allow-network",
+            ["teleop", "--source", "udp://0.0.0.0:9871", "--policy", str(t / "p.onnx")],
+            ("--allow-network",),
+        ),
+        Case(
+            "a main config with corpus.num_cpus 0",
+            ["main", "--config", str(t / "job.yaml"), "--out", str(t / "job")],
+            ("corpus: num_cpus=0",),
+            lambda _: (t / "job.yaml").write_text(
+                (Path(__file__).resolve().parents[1] / "source/humanoid_gpt/jobs/presets/demo.yaml")
+                .read_text()
+                .replace("num_cpus: 2", "num_cpus: 0")
+            ),
+        ),
         # Human mocap -------------------------------------------------------------------------------------------
         Case(
             "retarget a truncated BVH",
@@ -366,7 +435,7 @@ def main() -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--only", nargs="*")
     args = p.parse_args()
-    results, counts = [], {"clear": 0, "unclear": 0, "traceback": 0, "silent": 0}
+    results, counts = [], {"clear": 0, "unclear": 0, "traceback": 0, "silent": 0, "critical": 0}
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases(Path(tmp)):
             if args.only and case.name not in args.only:
@@ -380,6 +449,9 @@ def main() -> int:
                 err += (Path(tmp) / "checks.json").read_text()
                 (Path(tmp) / "checks.json").unlink()
             verdict = classify(run.returncode, err, case.fragments)
+            if (Path(tmp) / "ran").exists():  # a hostile file's payload created its marker: code ran from a file
+                verdict = "critical"
+                (Path(tmp) / "ran").unlink()
             counts[verdict] += 1
             last = [line for line in err.strip().splitlines() if line.strip()][-1:] or [""]
             results.append({"case": case.name, "exit": run.returncode, "verdict": verdict, "message": last[0][:300]})

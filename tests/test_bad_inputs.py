@@ -5,16 +5,27 @@ output behind that looks complete. Bad files are made here from the shared clips
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
+from hostile_support import (
+    amass_clip,
+    hostile_body_model,
+    hostile_checkpoint,
+    onnx_with_external_data,
+    radians_under_degrees,
+    registry_file,
+)
 
 from humanoid_gpt.cli import main
 
 WALK = "g1_motions/lafan1/walk1_subject1.csv"
+AMC = "mocap/cmu_asf_amc/02_01.amc"
+BVH = "mocap/lafan1_bvh/walk.bvh"
 
 
 @dataclass
@@ -73,6 +84,37 @@ def _frozen(tmp: Path, data: Path) -> None:
 
     qpos = np.tile(np.r_[0, 0, 0.78, 1, 0, 0, 0, np.zeros(29)], (100_000, 1))
     np.savez(tmp / "frozen.npz", fps=np.array([30.0]), qpos=qpos)
+
+
+def _made(make: Callable[[Path, Path], object]) -> Callable[[Path, Path], None]:
+    """A setup from a hostile_support generator of (tmp folder, data root): what it returns is not needed."""
+
+    def setup(tmp: Path, data: Path) -> None:
+        make(tmp, data)
+
+    return setup
+
+
+def _short_bvh(tmp: Path, data: Path) -> None:
+    """The walk BVH (30 fps stored) cut to its first 20 frames."""
+    head, motion = (data / BVH).read_text().split("MOTION\n")
+    lines = motion.splitlines()
+    (tmp / "walk.bvh").write_text(head + "MOTION\nFrames: 20\n" + "\n".join(lines[1:22]) + "\n")
+
+
+def _main_config(tmp: Path, data: Path) -> None:
+    import yaml
+
+    from humanoid_gpt.jobs.config import preset_path
+
+    cfg = yaml.safe_load(preset_path("demo").read_text())
+    cfg["corpus"]["num_cpus"] = 0
+    (tmp / "job.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def _evaluate(rel: str) -> Callable[[Path, Path], list[str]]:
+    """sim2sim eval of the policy file ``rel`` on the walk clip."""
+    return lambda t, d: ["sim2sim", "eval", "--policy", str(t / rel), "--motions", str(d / WALK), "--out", str(t / "e")]
 
 
 def _check(rel: str) -> Callable[[Path, Path], list[str]]:
@@ -252,6 +294,97 @@ CASES = {
         ("argument --out", "is an existing file, and this names a folder"),
         setup=_write("walk.bvh", "HIERARCHY\n"),
     ),
+    # Issue 27's classes: files that would run code or lead out of their folder, malformed records, unit and rate
+    # mismatches, a teleop port open to the network, config values refused when the config loads.
+    "a checkpoint that would run code, as a policy": Case(
+        _evaluate("evil.pt"),
+        2,
+        ("evil.pt", "refused, not loaded", "Fix"),
+        setup=_made(lambda t, d: hostile_checkpoint(t / "evil.pt", t / "marker")),
+        absent=("marker",),
+    ),
+    "a checkpoint that would run code, resumed": Case(
+        lambda t, d: [
+            "train",
+            "expert",
+            "--task",
+            "HGPT-Cluster-000",
+            "--resume",
+            str(t / "evil.pt"),
+            "--threads",
+            "1",
+        ],
+        2,
+        ("evil.pt", "refused, not loaded", "Fix"),
+        setup=_made(lambda t, d: hostile_checkpoint(t / "evil.pt", t / "marker")),
+        absent=("marker",),
+    ),
+    "a body model that would run code": Case(
+        lambda t, d: ["retarget", str(t / "amass.npz"), "--out", str(t / "rt")],
+        1,
+        ("SMPLH_MALE.pkl", "refused rather than run", "Fix: convert the model to .npz"),
+        setup=_made(lambda t, d: (amass_clip(t / "amass.npz"), hostile_body_model(t / "bm", t / "marker"))),
+        env={"HGPT_BODY_MODELS": "{tmp}/bm"},
+        absent=("marker",),
+    ),
+    "a registry checkpoint leading out of its folder": Case(
+        lambda t, d: ["distill", "--registry", str(t / "reg.json"), "--log-root", str(t / "d")],
+        2,
+        ("reg.json", "cluster '900'", "../../../../etc/passwd", "leads out of the registry's folder"),
+        setup=_made(lambda t, d: registry_file(t / "reg.json", checkpoint="../../../../etc/passwd")),
+        absent=("d",),
+    ),
+    "a registry record whose checkpoint is a number": Case(
+        lambda t, d: ["distill", "--registry", str(t / "reg.json"), "--log-root", str(t / "d")],
+        2,
+        ("reg.json", "experts.900: checkpoint=5 is not a str", "Fix"),
+        setup=_made(lambda t, d: registry_file(t / "reg.json", checkpoint=5)),
+        absent=("d",),
+    ),
+    "a manifest clip leading out of the data root": Case(
+        lambda t, d: ["train", "expert", "--task", "HGPT-Cluster-900", "--log-root", str(t / "r")],
+        2,
+        ("m.json", "../../../etc/passwd", "leads out of the data root"),
+        setup=_write("m.json", json.dumps({"schema_version": 1, "clusters": {"900": ["../../../etc/passwd"]}})),
+        env={"HGPT_CLUSTER_MANIFEST": "{tmp}/m.json"},
+        absent=("r",),
+    ),
+    "ONNX external data outside the model's folder": Case(
+        _evaluate("p/m.onnx"),
+        2,
+        ("m.onnx", "tensor 'weight'", "../outside/w.bin", "leads out of the model's folder"),
+        setup=_made(lambda t, d: onnx_with_external_data(t / "p/m.onnx", "../outside/w.bin")),
+    ),
+    "ONNX external data missing": Case(
+        _evaluate("p/m.onnx"),
+        2,
+        ("m.onnx", "tensor 'weight'", "is missing", "Fix: copy 'w.bin' beside m.onnx"),
+        setup=_made(lambda t, d: onnx_with_external_data(t / "p/m.onnx", "w.bin").with_name("w.bin").unlink()),
+    ),
+    "an AMC in radians under :DEGREES": Case(
+        lambda t, d: ["retarget", str(t / "02_01.amc"), "--out", str(t / "rt")],
+        1,
+        ("02_01.amc", "stated in degrees (:DEGREES)", "nearly frozen", "Fix: change the header line to :RADIANS"),
+        setup=_made(lambda t, d: radians_under_degrees(d / AMC, t / "02_01.amc")),
+    ),
+    "retarget --fps on a BVH that stores another rate": Case(
+        lambda t, d: ["retarget", str(t / "walk.bvh"), "--out", str(t / "rt"), "--fps", "60"],
+        0,
+        ("stores 30 fps", "read at that rate", "--out-fps 60"),
+        setup=_short_bvh,
+    ),
+    "teleop on every interface without --allow-network": Case(
+        lambda t, d: ["teleop", "--source", "udp://0.0.0.0:9870", "--policy", str(t / "p.onnx")],
+        2,
+        ("0.0.0.0", "--allow-network"),
+    ),
+    "a main config with corpus.num_cpus 0": Case(
+        lambda t, d: ["main", "--config", str(t / "job.yaml"), "--out", str(t / "job")],
+        2,
+        ("job.yaml: corpus: num_cpus=0 must be at least 1",),
+        setup=_main_config,
+        absent=("job",),
+    ),
     "a malformed registry": Case(
         lambda t, d: ["experts", "eval", "--checkpoint", str(t / "missing.pt"), "--registry", str(t / "reg.json")],
         2,
@@ -272,11 +405,15 @@ def test_bad_input_is_refused_clearly(name, tmp_path, monkeypatch, capsys):
     case.setup(tmp_path, data)
     for key, value in case.env.items():
         monkeypatch.setenv(key, value.format(tmp=tmp_path))
-    try:
-        code = main(case.argv(tmp_path, data))
-    except SystemExit as e:  # argparse refuses bad option values before any work
-        code = e.code
-    err = capsys.readouterr().err
+    with warnings.catch_warnings(record=True) as warned:  # what a user sees on stderr, pytest would keep apart
+        warnings.simplefilter("always")
+        try:
+            code = main(case.argv(tmp_path, data))
+        except SystemExit as e:  # argparse refuses bad option values before any work
+            code = e.code
+    captured = capsys.readouterr()
+    # Commands over many files (retarget) report each file's refusal in their table, on stdout.
+    err = captured.err + captured.out + "\n".join(str(w.message) for w in warned)
     assert code == case.code, err
     assert "Traceback" not in err and "unexpected" not in err, err
     for fragment in case.fragments:
@@ -442,3 +579,29 @@ def test_resume_names_the_option_that_differs_and_offers_the_last_complete_check
     assert main([*base[:-4], "--resume", str(run), "--max-iterations", "3", "--threads", "1"]) == 2
     err = capsys.readouterr().err
     assert "model_1.pt is corrupt or truncated" in err and "model_0.pt" in err
+
+
+def test_rerunning_an_interrupted_training_continues_it_and_never_mixes_two_runs(tmp_path, walk_manifest, capsys):
+    command = ["train", "expert", "--task", "HGPT-Cluster-900", "--num-envs", "2", "--save-interval", "1"]
+    command += ["--log-root", str(tmp_path), "--run-name", "r", "--threads", "1"]
+    run = tmp_path / "HGPT-Cluster-900" / "r"
+    assert main([*command, "--max-iterations", "1"]) == 0  # as if interrupted after its first checkpoint
+    first = (run / "model_0.pt").read_bytes()
+    assert main([*command, "--max-iterations", "2"]) == 0  # the same command again: it continues
+    out = capsys.readouterr().out
+    assert f"continuing {run} from model_0.pt: 1 of 2 iterations done" in out, out
+    assert sorted(p.name for p in run.glob("model_*.pt")) == ["model_0.pt", "model_1.pt"]
+    assert (run / "model_0.pt").read_bytes() == first  # not overwritten by a restart at iteration 1
+    assert main([*command, "--max-iterations", "2", "--num-envs", "4"]) == 2  # another experiment, same folder
+    err = capsys.readouterr().err
+    assert "--num-envs differs (2 -> 4)" in err and "another --run-name" in err, err
+
+
+def test_a_resumed_checkpoint_is_refused_before_any_env_is_built(tmp_path, walk_manifest, monkeypatch, capsys):
+    import humanoid_gpt.experts.train as train
+
+    monkeypatch.setattr(train, "load_backend", lambda *a, **k: pytest.fail("the env was built before the check"))
+    foreign = tmp_path / "model_3.pt"
+    torch.save({"model": 1}, foreign)
+    assert main(["train", "expert", "--task", "HGPT-Cluster-900", "--resume", str(foreign)]) == 2
+    assert "model_3.pt: not a humanoid_gpt expert checkpoint" in capsys.readouterr().err
