@@ -210,16 +210,6 @@ def _student_info(spec: str) -> dict | None:
     return {"tracking": payload["meta"]["tracking"], "actuation": payload["meta"].get("actuation")}
 
 
-def policy_task_settings(spec: str) -> dict | None:
-    """The action convention and physics rate a student file was made for (None for other policies), so evaluation
-    can match it."""
-    info = _student_info(spec)
-    if info is None:
-        return None
-    keys = ("action_relative_to_reference", "physics_dt")
-    return {k: info["tracking"][k] for k in keys if k in info["tracking"]}
-
-
 def _student_checkpoint(spec: str) -> dict | None:
     """The payload when ``spec`` is a student checkpoint; None for anything else (TorchScript files are .pt too)."""
     if not spec.endswith(".pt"):
@@ -264,9 +254,13 @@ def policy_setup(spec: str, g1: G1, layout: str | None = None, relative_actions:
             found.name,
             None if embedded is None else lambda: embedded(path, g1),
         )
-    info = _student_info(spec)
-    settings = policy_task_settings(spec) or {"action_relative_to_reference": relative_actions}
-    actuation = Actuation.from_dict(info["actuation"]) if info is not None else None
+    info = _student_info(spec)  # read once: the action convention, physics rate and actuation it was made for
+    if info is None:
+        settings, actuation = {"action_relative_to_reference": relative_actions}, None
+    else:
+        keys = ("action_relative_to_reference", "physics_dt")
+        settings = {k: info["tracking"][k] for k in keys if k in info["tracking"]}
+        actuation = Actuation.from_dict(info["actuation"])
     return PolicySetup(g1.with_actuation(actuation), settings, lambda env: make_policy(spec, env), "humanoid-gpt")
 
 

@@ -104,16 +104,19 @@ def foreign_teacher(run: DistillRun, g1: G1) -> PolicySetup | None:
 
 
 def plan_distill(
-    run: DistillRun, registry: ExpertRegistry | None = None, manifest: ClusterManifest | None = None
+    run: DistillRun,
+    registry: ExpertRegistry | None = None,
+    manifest: ClusterManifest | None = None,
+    foreign: PolicySetup | None = None,
 ) -> DistillPlan:
     """What to simulate for ``run``: the retained teachers' clusters (every cluster of the manifest for a foreign
     teacher), their clips with cluster-balanced weights, the task config they share (a foreign teacher's: the
-    defaults with its action convention), envs, seed (offset by the process rank) and device. ``registry``:
-    ``run.registry`` when the caller has already loaded it."""
+    defaults with its action convention), envs, seed (offset by the process rank) and device. ``registry`` and
+    ``foreign`` (:func:`foreign_teacher`): what the caller has already read."""
     manifest = manifest or active_manifest(run.manifest)
     if run.teacher is not None:
         clusters = sorted(manifest.clusters)
-        tracking = TrackingConfig(**foreign_teacher(run, load_g1()).task_settings)
+        tracking = TrackingConfig(**(foreign or foreign_teacher(run, load_g1())).task_settings)
     else:
         registry = registry or ExpertRegistry.load(run.registry)
         clusters, tracking = teacher_task(registry)
@@ -149,7 +152,7 @@ def distill(
     run.dagger.validate(cfg.context)  # before any clip is loaded
     foreign = foreign_teacher(run, g1)
     registry = ExpertRegistry.load(run.registry) if foreign is None else None
-    plan = plan_distill(run, registry, manifest)
+    plan = plan_distill(run, registry, manifest, foreign)
     folder = run.run_dir()
     resume_from = checkpoint_to_continue(run.resume, folder, PREFIX)
     check_same_run(folder, _recorded_config(run, cfg, plan.tracking), RESUMABLE_OPTIONS, flags=("run", "dagger"))
@@ -158,7 +161,7 @@ def distill(
     rank = init_distributed(plan.device)
     if foreign is not None:
         # The rollouts run with the teacher's actuation, so its labels are actions of this env.
-        if backend is not None and getattr(backend, "g1", None) != foreign.g1:
+        if backend is not None and getattr(getattr(backend, "g1", None), "actuation", None) != foreign.g1.actuation:
             raise ConfigError("a foreign teacher needs the MuJoCo backend built with its actuation; pass no backend")
         backend = load_backend("mujoco", g1=foreign.g1, threads=run.threads)
     backend = backend or load_backend(run.backend)
