@@ -139,6 +139,23 @@ def test_sim2sim_eval_renders_the_robot_beside_its_reference(tmp_path, lafan1_di
     assert "| G-MPKPE (mm) | stable (s) | fell after (s) |" in out and "| dance1_subject1 |" in out
 
 
+def test_sim2sim_eval_shows_several_policies_side_by_side_in_one_video(tmp_path, lafan1_dir, capsys):
+    """Labs compare trackers by watching them on the same clip: one video, a panel per policy in --policy order, the
+    one that falls first holding its last frame until the other ends."""
+    import imageio.v3 as iio
+
+    clip = str(lafan1_dir / "walk1_subject1.csv")
+    argv = ["sim2sim", "eval", "--policy", "reference", "--policy", "zero", "--motions", clip, "--num-envs", "1"]
+    argv += ["--max-seconds", "2", "--out", str(tmp_path / "e.json"), "--video", str(tmp_path / "v.mp4")]
+    assert main(argv) == 0
+    frames = iio.imread(tmp_path / "v.mp4")
+    report = json.loads((tmp_path / "e.json").read_text())["policies"]
+    steps = max(r["clips"]["walk1_subject1"]["frames"] for r in report.values())
+    assert frames.shape[1:] == (360, 2 * 480, 3) and len(frames) == steps // 2
+    assert "left to right: reference, zero" in capsys.readouterr().out
+    assert not (tmp_path / "v_zero.mp4").exists()  # one video, not one per policy
+
+
 def test_sigterm_ends_a_command_like_ctrl_c(monkeypatch, capsys):
     """Schedulers stop jobs with SIGTERM: the command exits as after Ctrl-C, with a message and 128 + the signal."""
     from humanoid_gpt import cli

@@ -218,24 +218,28 @@ def _sim2sim_eval(args: argparse.Namespace) -> int:
     if args.windows:
         motions = [[w for c in clips for w in clip_windows(c, args.window_seconds, args.windows)] for clips in motions]
     labels = _policy_labels(args.policy)
-    results = {}
+    results, panels = {}, []
     for spec, label, setup, clips in zip(args.policy, labels, setups, motions, strict=True):
         backend = load_backend("mujoco", g1=setup.g1, threads=args.threads)
-        video = None
-        if args.video is not None:
-            video = args.video if len(labels) == 1 else args.video.with_name(f"{args.video.stem}_{label}.mp4")
+        record = args.video is not None
         result = backend.evaluate(
-            clips, setup.make, TrackingConfig(**setup.task_settings), args.num_envs, args.seed, record=bool(video)
+            clips, setup.make, TrackingConfig(**setup.task_settings), args.num_envs, args.seed, record=record
         )
         result["policy"] = {"file": str(spec), "layout": setup.layout}
-        if video is not None:
-            from humanoid_gpt.render import tracking_video
+        if record:
+            from humanoid_gpt.render import tracking_frames
 
-            if tracking_video(setup.g1, result, video, Path(spec).name) is None:
-                print(f"no video: the policy failed {spec} at its first step")
-            else:
-                print(f"video: {video} (blue: the reference)")
+            panels.append(tracking_frames(setup.g1, result, label))
+            if panels[-1] is None:
+                print(f"{spec} failed at its first step: its panel of the video is dark")
         results[label] = result
+    if any(p is not None for p in panels):
+        from humanoid_gpt.render import side_by_side, write_video
+
+        fps = next(p[1] for p in panels if p is not None)
+        write_video(side_by_side([p and p[0] for p in panels]), args.video, fps=fps)
+        order = f"left to right: {', '.join(labels)}; " if len(labels) > 1 else ""
+        print(f"video: {args.video} ({order}blue: the reference)")
     if len(results) == 1:
         result = next(iter(results.values()))
         write_report(result, args.out)
@@ -532,7 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fps", type=float, help=MOTION_FPS_HELP)
     e.add_argument("--max-seconds", type=_positive(float), help="evaluate only the first seconds of each clip")
     e.add_argument("--relative-actions", action="store_true", help="actions relative to the next reference pose")
-    e.add_argument("--video", type=Path, help="also render the first clip's episode beside its reference (MP4)")
+    e.add_argument(
+        "--video",
+        type=Path,
+        help="also render the first clip's episode beside its reference (MP4); several policies: side by side",
+    )
     e.set_defaults(func=_sim2sim_eval)
     sc = sim.add_parser(
         "check", help="check a policy file (ours or BeyondMimic/mjlab) against the robot model; exit 1 on a mismatch"

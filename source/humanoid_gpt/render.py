@@ -104,12 +104,12 @@ def write_filmstrip(frames: np.ndarray, path: str | Path, count: int = 6) -> Pat
     return Path(path)
 
 
-def tracking_video(g1: G1, result: dict, path: str | Path, title: str, step: int = 2) -> np.ndarray | None:
-    """Render the recorded episode of an evaluation (``evaluate(..., record=True)``): the simulated G1 beside its
-    translucent reference, the policy, clip, time and the clip's metrics in the corner, to ``path`` (MP4). The
-    recording is popped from ``result`` (arrays do not belong in a JSON report). Returns the frames, or None when the
-    policy failed at its first step. ``step``: control steps per video frame (2: 50 Hz shown at 25 fps, half the
-    rendering, smooth enough to judge tracking)."""
+def tracking_frames(g1: G1, result: dict, title: str, step: int = 2) -> tuple[np.ndarray, float] | None:
+    """Frames of the recorded episode of an evaluation (``evaluate(..., record=True)``): the simulated G1 beside its
+    translucent reference, the policy, clip, time and the clip's metrics in the corner; and their rate (fps). The
+    recording is popped from ``result`` (arrays do not belong in a JSON report). None when the policy failed at its
+    first step. ``step``: control steps per video frame (2: 50 Hz shown at 25 fps, half the rendering, smooth enough
+    to judge tracking)."""
     rec = result.pop("recording")
     robot, ghost = rec["robot"][::step], rec["reference"][::step]
     if not len(robot):
@@ -117,6 +117,31 @@ def tracking_video(g1: G1, result: dict, path: str | Path, title: str, step: int
     m = result["clips"][rec["clip"]]
     summary = f"SR {m['sr_percent']:.0f}%  MPKPE {m.get('mpkpe_mm', float('nan')):.0f} mm"
     captions = [f"{title} on {rec['clip']}  t={i * step / rec['fps']:4.1f} s\n{summary}" for i in range(len(robot))]
-    frames = render_qpos(g1, robot, ghost, captions)
-    write_video(frames, path, fps=rec["fps"] / step)
-    return frames
+    return render_qpos(g1, robot, ghost, captions), rec["fps"] / step
+
+
+def tracking_video(g1: G1, result: dict, path: str | Path, title: str, step: int = 2) -> np.ndarray | None:
+    """:func:`tracking_frames` written to ``path`` (MP4); returns the frames, or None (nothing written)."""
+    rendered = tracking_frames(g1, result, title, step)
+    if rendered is None:
+        return None
+    write_video(rendered[0], path, fps=rendered[1])
+    return rendered[0]
+
+
+def side_by_side(videos: list[np.ndarray | None]) -> np.ndarray:
+    """Episodes of several policies on the same clip as one video, left to right in the given order. An episode that
+    ended early (a fall) holds its last frame, dimmed, until the longest ends; a policy that failed at its first step
+    (None) is a dark panel, so every policy keeps its place."""
+    shown = [v for v in videos if v is not None]
+    if not shown:
+        raise ValueError("no episode to show: every policy failed at its first step")
+    length, (height, width) = max(len(v) for v in shown), shown[0].shape[1:3]
+    panels = []
+    for v in videos:
+        panel = np.full((length, height, width, 3), 24, dtype=np.uint8)
+        if v is not None:
+            panel[: len(v)] = v
+            panel[len(v) :] = v[-1] // 2  # dimmed: the episode is over
+        panels.append(panel)
+    return np.concatenate(panels, axis=2)
