@@ -174,6 +174,39 @@ def test_main_job_runs_every_stage_resumes_and_reruns_only_what_changed(tmp_path
     assert "[sim2sim] inputs changed: evaluate.max_windows" in last
 
 
+def test_main_job_distills_from_a_released_tracker_without_training_experts(
+    tmp_path, g1, twist2_file, one_torch_thread
+):
+    """A lab that owns a tracker skips the hours of PPO: distill.teacher labels the states, the students act under its
+    actuation, and the report scores the teacher beside them on the same windows (once, though it is also a peer)."""
+    from humanoid_gpt.deploy.policies import policy_setup
+
+    cfg = _config(tmp_path, distill__teacher=str(twist2_file))
+    out = run_main(cfg, g1, until="sim2sim")
+    log = (out / "main.log").read_text()
+    assert "[experts] none trained: distill.teacher" in log and not list((out / "experts").rglob("model_*.pt"))
+    students = json.loads((out / "distill" / "stage.json").read_text())["summary"]["students"]
+    for key in ("checkpoint", "untrained"):  # the "before" row acts as the trained student does
+        setup = policy_setup(str(out / "distill" / students["gpt-s"][key]), g1)
+        assert setup.g1.actuation.name == "twist2"
+    export = json.loads((out / "export" / "stage.json").read_text())["summary"]
+    assert policy_setup(str(out / "export" / export["streaming"]), g1).g1.actuation.name == "twist2"
+    rows = json.loads((out / "sim2sim" / "results.json").read_text())["results"]["held_out"]
+    assert set(rows) == {
+        "gpt-s (ONNX)",
+        "teacher twist2_1017_25k.onnx (twist2)",
+        "gpt-s untrained",
+        "open-loop reference",
+    }
+
+
+def test_main_job_refuses_a_teacher_it_cannot_run_before_any_stage(tmp_path, g1):
+    cfg = _config(tmp_path, distill__teacher="no/such/policy.onnx")
+    with pytest.raises(ConfigError, match="distill.teacher 'no/such/policy.onnx': no file at"):
+        run_main(cfg, g1)
+    assert not (cfg.output_dir() / "corpus").exists()
+
+
 def rows_cluster(out: Path) -> str:
     return json.loads((out / "experts" / "stage.json").read_text())["summary"]["clusters"][0]
 

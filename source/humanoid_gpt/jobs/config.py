@@ -58,6 +58,23 @@ class DistillStage:
     threads: int = 2
     nproc: int = 1  # > 1: distill under torchrun, one process per GPU (device cuda) or per CPU env set (gloo)
     dagger: dict = field(default_factory=dict)  # DaggerConfig fields
+    teacher: str | None = None
+    """A released tracker of another lab (any policy file the harness runs; relative to the data root or absolute)
+    that labels the states on every cluster instead of our experts: the experts stage then trains none, and the
+    students act under the teacher's actuation (docs/howto-compare-trackers.md)."""
+    teacher_layout: str | None = None  # the teacher's layout, for a renamed file (default: recognised)
+
+    def teacher_path(self) -> Path | None:
+        if self.teacher is None:
+            return None
+        path = Path(self.teacher).expanduser()
+        path = path if path.is_absolute() else settings.data_root() / path
+        if not path.is_file():
+            raise ConfigError(
+                f"distill.teacher {self.teacher!r}: no file at {path}; give a policy file the harness runs (relative "
+                "to the data root or absolute), or remove distill.teacher to distill from our experts"
+            )
+        return path
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,10 @@ def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1
             load_manifest(hme.folder / MANIFEST), corpus.folder / "corpus", corpus.folder / "clips"
         ).save(work / CORPUS_MANIFEST)
         manifest = load_manifest(manifest_path)
+        teacher = cfg.distill.teacher_path()
+        if teacher is not None:
+            log(f"[experts] none trained: distill.teacher {teacher} labels the states of every cluster")
+            return {"clusters": [], "experts": {}, "teacher": str(teacher)}
         log(f"[experts] training on clips of the corpus: {manifest_path}")
         clusters = chosen_clusters(cfg, manifest)
         runs = []
@@ -316,6 +320,7 @@ def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1
         "backend": cfg.backend,
         "seed": cfg.seed,
         "hme": hme.key_hash,
+        "teacher": cfg.distill.teacher,
     }
     return Stage("experts", key, build)
 
@@ -347,18 +352,21 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
         import torch
 
         from humanoid_gpt.experts.registry import ExpertRegistry
+        from humanoid_gpt.mdp.config import TrackingConfig
         from humanoid_gpt.students import build_student, context_overrides, preset
         from humanoid_gpt.students.checkpoint import save_student, student_meta
         from humanoid_gpt.students.dagger import DaggerConfig
-        from humanoid_gpt.students.distill import DistillRun, distill, teacher_task
+        from humanoid_gpt.students.distill import DistillRun, distill, foreign_teacher, teacher_task
 
         d = cfg.distill
-        registry_path = experts.folder / "registry.json"
-        _, tracking = teacher_task(ExpertRegistry.load(registry_path))
+        teacher = d.teacher_path()
+        registry_path = None if teacher else experts.folder / "registry.json"
         out = {}
         for name in [d.student, *d.baselines]:
             run = DistillRun(
                 registry=registry_path,
+                teacher=teacher,
+                layout=d.teacher_layout,
                 manifest=experts.folder / CORPUS_MANIFEST,
                 backend=cfg.backend,
                 student=name,
@@ -387,11 +395,16 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
                 distill(run, g1)
             ckpt = latest_checkpoint(folder, "student")
             student_cfg = preset(name, **({"context": d.context} if d.context else {}), **run.overrides)
+            foreign = foreign_teacher(run, g1)
+            if foreign is None:
+                actuated, tracking = g1, teacher_task(ExpertRegistry.load(registry_path))[1]
+            else:  # the untrained student acts as the trained one: under the teacher's actuation
+                actuated, tracking = foreign.g1, TrackingConfig(**foreign.task_settings)
             torch.manual_seed(run.dagger.seed)  # the same initialisation recipe as the run: the "before" row
             untrained = save_student(
                 work / "untrained" / f"{name}.pt",
                 build_student(student_cfg),
-                student_meta(student_cfg, g1, tracking.to_dict()),
+                student_meta(student_cfg, actuated, tracking.to_dict()),
             )
             out[name] = {
                 "checkpoint": str(ckpt.relative_to(work)),
@@ -402,6 +415,9 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
         return {"students": out, "deployed": d.student}
 
     key = {"distill": _key(cfg.distill), "backend": cfg.backend, "seed": cfg.seed, "experts": experts.key_hash}
+    teacher = cfg.distill.teacher_path()
+    if teacher is not None:  # another file at the same path is another teacher
+        key["teacher"] = files_fingerprint([teacher])
     return Stage("distill", key, build)
 
 
@@ -539,16 +555,20 @@ def sim2sim_stage(
 ) -> Stage:
     def build(work: Path) -> dict:
         from humanoid_gpt.backends import load_backend
-        from humanoid_gpt.deploy.policies import OnnxStudentPolicy, ReferencePolicy, TorchStudentPolicy
+        from humanoid_gpt.deploy.policies import OnnxStudentPolicy, ReferencePolicy, TorchStudentPolicy, policy_setup
         from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
         from humanoid_gpt.experts.registry import ExpertRegistry
         from humanoid_gpt.mdp.config import TrackingConfig
 
         v = cfg.evaluate
-        backend = load_backend("mujoco", g1=g1, threads=v.threads)
-        registry = ExpertRegistry.load(experts.folder / "registry.json")
-        teachers = registry.retained()
-        tracking = expert_tracking_config(next(iter(teachers.values())).checkpoint)
+        teacher = cfg.distill.teacher_path()
+        if teacher is None:
+            teachers = ExpertRegistry.load(experts.folder / "registry.json").retained()
+            actuated, tracking = g1, expert_tracking_config(next(iter(teachers.values())).checkpoint)
+        else:  # the students act under the foreign teacher's actuation: so are they scored
+            teachers, foreign = {}, policy_setup(str(teacher), g1, cfg.distill.teacher_layout)
+            actuated, tracking = foreign.g1, TrackingConfig(**foreign.task_settings)
+        backend = load_backend("mujoco", g1=actuated, threads=v.threads)
         deployed = distill.summary["deployed"]
         onnx = export.folder / export.summary["streaming"]
         policies: dict[str, tuple[Path | None, Callable]] = {
@@ -561,11 +581,15 @@ def sim2sim_stage(
         for _, record in sorted(teachers.items()):
             path = Path(record.checkpoint)
             policies[f"teacher {record.task}"] = (path, lambda env, p=path: load_expert_policy(p, env, g1))
+        if teacher is not None:
+            policies[f"teacher {teacher.name} ({foreign.layout})"] = (teacher, foreign.make)
         untrained = distill.folder / distill.summary["students"][deployed]["untrained"]
         policies[f"{deployed} untrained"] = (untrained, lambda env: TorchStudentPolicy(untrained, env))
         policies["open-loop reference"] = (None, lambda env: ReferencePolicy(env))
         runs = {name: (backend, tracking) for name in policies}  # how each policy is simulated
         for name, path, setup in peer_policies(v.peers, g1, log):
+            if teacher is not None and path.resolve() == teacher.resolve():
+                continue  # already scored as the teacher
             policies[name] = (path, setup.make)
             peer_backend = load_backend("mujoco", g1=setup.g1, threads=v.threads)
             runs[name] = (peer_backend, TrackingConfig(**setup.task_settings))
@@ -588,7 +612,8 @@ def sim2sim_stage(
                 )
         video = None
         if v.video_seconds > 0:
-            video = _student_video(cfg, sets, policies[f"{deployed} (ONNX)"][1], backend, tracking, work, g1, deployed)
+            make = policies[f"{deployed} (ONNX)"][1]
+            video = _student_video(cfg, sets, make, backend, tracking, work, actuated, deployed)
         windows = {k: [w.name for w in ws] for k, ws in sets.items()}
         write_text_atomic(work / "results.json", json.dumps({"results": results, "windows": windows}, indent=1))
         return {
@@ -607,6 +632,7 @@ def sim2sim_stage(
         "corpus": corpus.key_hash,
         "experts": experts.key_hash,
         "export": export.key_hash,
+        "teacher": cfg.distill.teacher_layout,  # the file itself is in the distill key, hence the export's
     }
     return Stage("sim2sim", key, build)
 
@@ -642,6 +668,7 @@ def run_main(cfg: MainConfig, g1: G1 | None = None, until: str | None = None) ->
     out = cfg.output_dir()
     log = Log(out / "main.log")
     g1 = g1 or load_g1()
+    _check_teacher(cfg, g1)
     started = time.time()
     log(f"main job {cfg.name!r} ({cfg.source or 'in-memory config'}) -> {out}; humanoid_gpt {__version__}")
     write_text_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
@@ -673,6 +700,25 @@ def run_main(cfg: MainConfig, g1: G1 | None = None, until: str | None = None) ->
     for line in where_everything_is(out, done):
         log(line)
     return out
+
+
+def _check_teacher(cfg: MainConfig, g1: G1) -> None:
+    """A foreign teacher is refused before the hours of corpus and HME work, not when distillation reaches it."""
+    from humanoid_gpt.deploy.layouts import identify
+
+    teacher = cfg.distill.teacher_path()
+    if teacher is None:
+        return
+    if cfg.backend != "mujoco":
+        raise ConfigError(
+            f"distill.teacher: a foreign teacher reads the MuJoCo harness's state; backend {cfg.backend!r} cannot run "
+            "it. Fix: backend: mujoco, or remove distill.teacher"
+        )
+    if identify(teacher, cfg.distill.teacher_layout) is None:
+        raise ConfigError(
+            f"distill.teacher {teacher}: not another lab's tracker layout; our own experts teach through the experts "
+            "stage (remove distill.teacher)"
+        )
 
 
 def where_everything_is(out: Path, done: dict[str, StageResult]) -> list[str]:

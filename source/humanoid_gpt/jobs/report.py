@@ -84,13 +84,19 @@ def markdown(cfg: MainConfig, done: dict[str, StageResult], out: Path) -> str:
     deployed = sim.summary["deployed"]
     student_tokens = distill.summary["students"][distill.summary["deployed"]]["tokens"]
     samples = [x["samples"] for x in experts.summary["experts"].values()]
+    teacher = experts.summary.get("teacher")
+    taught = (
+        f"no experts: the teacher `{Path(teacher).name}` (another lab's tracker) labelled the states"
+        if teacher
+        else f"{len(experts.summary['clusters'])} cluster expert(s) of {e.max_iterations} PPO iterations x "
+        f"{e.num_envs} envs ({max(samples):,} samples each)"
+    )
     lines = [
         f"# Humanoid-GPT main job: `{cfg.name}`",
         "",
         cfg.description.strip(),
         "",
-        f"Budgets: {len(experts.summary['clusters'])} cluster expert(s) of {e.max_iterations} PPO iterations x "
-        f"{e.num_envs} envs ({max(samples):,} samples each); the student `{d.student}` distilled on "
+        f"Budgets: {taught}; the student `{d.student}` distilled on "
         f"{student_tokens:,} env steps by parallel DAgger. Written {time.strftime('%Y-%m-%d %H:%M')} in "
         f"{sum(_seconds(r) for r in done.values() if r.name != 'report') / 60:.1f} min of stage time.",
         "",
@@ -208,6 +214,8 @@ def _hme_section(hme: StageResult, out: Path) -> list[str]:
 
 
 def _experts_section(experts: StageResult, cfg: MainConfig) -> list[str]:
+    if experts.summary.get("teacher"):
+        return []  # the teacher's row in the sim2sim tables says how well it tracks
     rule = cfg.experts.retention
     lines = [
         "## Experts",

@@ -22,7 +22,8 @@ PREFIX = "student"
 
 
 def student_meta(cfg: StudentConfig, g1: G1, tracking: dict) -> dict:
-    """What identifies a student: its config, robot, observation layout, joint order and task config."""
+    """What identifies a student: its config, robot, observation layout, joint order, task config and the actuation
+    it acts under (``g1.actuation``: a foreign teacher's gains and default pose; None: the project's own)."""
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -31,6 +32,7 @@ def student_meta(cfg: StudentConfig, g1: G1, tracking: dict) -> dict:
         "joint_names": list(g1.joint_names),
         "obs_layout": [list(p) for p in STUDENT_LAYOUT],
         "tracking": tracking,
+        "actuation": None if g1.actuation is None else g1.actuation.to_dict(),
     }
 
 

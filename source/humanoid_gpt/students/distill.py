@@ -185,7 +185,6 @@ def distill(
         meta = {
             **student_meta(cfg, actuated, plan.tracking.to_dict()),
             "teachers": {c: str(p) for c, p in zip(plan.clusters, teachers.checkpoints, strict=True)},
-            "actuation": None if actuated.actuation is None else actuated.actuation.to_dict(),
         }
         trainer = DaggerTrainer(env, build_student(cfg), teachers, cluster_index, run.dagger, meta, folder, plan.device)
         if resume_from is not None:
