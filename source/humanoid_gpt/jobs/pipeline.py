@@ -352,11 +352,16 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
         import torch
 
         from humanoid_gpt.experts.registry import ExpertRegistry
-        from humanoid_gpt.mdp.config import TrackingConfig
         from humanoid_gpt.students import build_student, context_overrides, preset
         from humanoid_gpt.students.checkpoint import save_student, student_meta
         from humanoid_gpt.students.dagger import DaggerConfig
-        from humanoid_gpt.students.distill import DistillRun, distill, foreign_teacher, teacher_task
+        from humanoid_gpt.students.distill import (
+            DistillRun,
+            distill,
+            foreign_teacher,
+            foreign_teacher_task,
+            teacher_task,
+        )
 
         d = cfg.distill
         teacher = d.teacher_path()
@@ -399,7 +404,7 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
             if foreign is None:
                 actuated, tracking = g1, teacher_task(ExpertRegistry.load(registry_path))[1]
             else:  # the untrained student acts as the trained one: under the teacher's actuation
-                actuated, tracking = foreign.g1, TrackingConfig(**foreign.task_settings)
+                actuated, tracking = foreign.g1, foreign_teacher_task(foreign)
             torch.manual_seed(run.dagger.seed)  # the same initialisation recipe as the run: the "before" row
             untrained = save_student(
                 work / "untrained" / f"{name}.pt",

@@ -64,13 +64,18 @@ class TerminationConfig:
     end_effectors: tuple[str, ...] = END_EFFECTOR_BODIES
 
 
+def falls_only(cfg: TrackingConfig) -> TrackingConfig:
+    """``cfg`` whose episodes end only on a fall (the pelvis's height error over ``anchor_height`` or its tilt error
+    over ``anchor_tilt``) or a non-finite state: the training-only terminations (end-effector height, xy drift) off."""
+    terms = replace(cfg.terminations, end_effector_height=0.0, root_xy_drift=0.0)
+    return replace(cfg, anchor_body=cfg.root_body, terminations=terms)
+
+
 def evaluation_task(cfg: TrackingConfig) -> TrackingConfig:
     """``cfg`` as the metrics judge it (docs/architecture.md, "Metrics"): no randomization, and an episode fails only
-    on a fall (the pelvis's height error over ``anchor_height`` or its tilt error over ``anchor_tilt``) or a
-    non-finite state; the training-only terminations (end-effector height, xy drift) are off, so SR is comparable
-    across policies trained with any of them, and drift shows in G-MPKPE instead."""
-    terms = replace(cfg.terminations, end_effector_height=0.0, root_xy_drift=0.0)
-    return replace(cfg, anchor_body=cfg.root_body, terminations=terms, randomization=RandomizationConfig.off())
+    on a fall (:func:`falls_only`), so SR is comparable across policies trained with any termination, and drift
+    shows in G-MPKPE instead."""
+    return replace(falls_only(cfg), randomization=RandomizationConfig.off())
 
 
 @dataclass
