@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from humanoid_gpt.deploy.layouts import mjlab as mjlab_layout
 from humanoid_gpt.deploy.onnx import (
     ONNX_FORMAT,
     ONNX_FORMAT_VERSION,
@@ -34,27 +35,9 @@ from humanoid_gpt.deploy.onnx import (
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1
 
-BEYONDMIMIC_KEYS = (
-    "joint_names",
-    "joint_stiffness",
-    "joint_damping",
-    "default_joint_pos",
-    "action_scale",
-    "observation_names",
-)
+BEYONDMIMIC_KEYS = mjlab_layout.METADATA
 """What BeyondMimic's and mjlab's exporters write into ONNX metadata (comma-separated strings)."""
-
-BEYONDMIMIC_TERM_SIZES = {
-    "command": 58,  # the reference's joint positions and velocities
-    "motion_anchor_pos_b": 3,
-    "motion_anchor_ori_b": 6,  # two columns of a rotation matrix
-    "base_lin_vel": 3,
-    "base_ang_vel": 3,
-    "joint_pos": 29,
-    "joint_vel": 29,
-    "actions": 29,
-    "projected_gravity": 3,
-}
+BEYONDMIMIC_TERM_SIZES = mjlab_layout.TERM_SIZES
 """Sizes of the observation terms of the BeyondMimic / mjlab G1 tracking task (160 values in all)."""
 
 STATUSES = ("ok", "mismatch", "warning", "info", "skipped")
@@ -118,11 +101,7 @@ class Declared:
     meta: dict = field(default_factory=dict)
 
 
-def _csv(value: str) -> list[str]:
-    value = value.strip()
-    if value.startswith("["):  # some exporters write JSON lists
-        return [str(v) for v in json.loads(value)]
-    return [v.strip() for v in value.split(",") if v.strip()]
+_csv = mjlab_layout.csv_values
 
 
 def _floats(props: dict, key: str) -> np.ndarray | None:
@@ -386,6 +365,11 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
             check.add("metadata", "ok", "BeyondMimic / mjlab exporter keys")
         declared = _declared_beyondmimic(props)
     else:
+        layout = _layout_of(path)
+        if layout is not None:  # a layout without metadata (TWIST2, the Humanoid-GPT release): its actuation is known
+            check.source = layout.name
+            check.add("metadata", "ok", f"none needed: recognised as {layout.name} ({layout.summary})")
+            return check, Declared(list(g1.joint_names), meta={"_layout": layout.name})
         check.add(
             "metadata",
             "mismatch",
@@ -400,11 +384,12 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
         kd = _in_robot_order(declared, declared.kd, g1)
         _check_gain(check, "kp", kp, g1.kp, g1.kd, g1)
         _check_gain(check, "kd", kd, g1.kd, g1.kp, g1)
-        for key, want, what in (
-            ("effort_limit", g1.effort_limit, "effort limit"),
-            ("action_scale", g1.action_scale, "action scale"),
-            ("default_joint_pos", g1.default_joint_pos, "default pose"),
-        ):
+        items = [("effort_limit", g1.effort_limit, "effort limit"), ("action_scale", g1.action_scale, "action scale")]
+        if ours:
+            items.append(("default_joint_pos", g1.default_joint_pos, "default pose"))
+        else:
+            _check_foreign_default(check, declared, g1)
+        for key, want, what in items:
             got = _in_robot_order(declared, getattr(declared, key), g1)
             if getattr(declared, key) is None:
                 status = "mismatch" if key in ("action_scale", "default_joint_pos") else "info"
@@ -426,6 +411,8 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
     _check_rates(check, declared)
     _check_quaternion(check, declared)
     feedable = _check_observation(check, declared, obs_size, ours)
+    if not ours:
+        _check_motion_export(check, path, g1)
     if action_size is not None and action_size != g1.num_joints:
         check.add("actions", "mismatch", f"{action_size} actions per step for {g1.num_joints} joints", "export again")
     else:
@@ -443,6 +430,279 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
         check.add("action convention", "info", "q = q_ref + a scale" if relative else "q = q_default + a scale")
         declared.meta["_feedable"] = feedable and declared.meta.get("graph") == "streaming"
     return check, declared
+
+
+# Motion exports (mjlab / BeyondMimic): the embedded motion and the normaliser against the metadata -----------------
+
+KNEES_BENT = {
+    **{
+        f"{side}_{joint}_joint": v
+        for side in ("left", "right")
+        for joint, v in (("hip_pitch", -0.312), ("knee", 0.669))
+    },
+    **{f"{side}_{joint}_joint": v for side in ("left", "right") for joint, v in (("ankle_pitch", -0.363),)},
+    **{
+        f"{side}_{joint}_joint": v
+        for side in ("left", "right")
+        for joint, v in (("elbow", 0.6), ("shoulder_pitch", 0.2))
+    },
+    "left_shoulder_roll_joint": 0.2,
+    "right_shoulder_roll_joint": -0.2,
+}
+"""The knees-bent keyframe mjlab's and BeyondMimic's G1 tracking configs train about (``KNEES_BENT_KEYFRAME``)."""
+FK_TOLERANCE = 0.02
+"""m: forward kinematics of the motion's joints from its anchor pose puts its bodies this close to body_pos_w."""
+Z_LIMIT = 1.5
+"""A term's observations on its own motion sit within this many of the normaliser's standard deviations."""
+
+
+def _layout_of(path: Path):
+    """The layout that recognises the file, or None."""
+    from humanoid_gpt.deploy.layouts import LayoutError, identify
+
+    try:
+        return identify(path)
+    except LayoutError:
+        return None
+
+
+def _check_motion_export(check: PolicyCheck, path: Path, g1: G1) -> None:
+    """The items only an mjlab / BeyondMimic file's interface, motion and normaliser can tell."""
+    from humanoid_gpt.deploy.layouts import LayoutError
+
+    layout = _layout_of(path)
+    if layout is None or layout.name != "mjlab":
+        return
+    try:
+        f = mjlab_layout.read_interface(path, g1)
+    except LayoutError as e:
+        check.add("interface", "mismatch", str(e).removeprefix(f"{path}: "), "export the policy again")
+        return
+    check.add("interface", "ok", f"the mjlab layout{' with its motion inside' if f.motion else ' (plain export)'}")
+    if f.motion:
+        _check_motion(check, f, g1)
+        _check_observation_order(check, f)
+
+
+def _check_foreign_default(check: PolicyCheck, declared: Declared, g1: G1) -> None:
+    """A foreign policy acts about its own default pose (the harness drives it so): a known G1 pose is ok, a known
+    pose written in another joint order than joint_names is the classic mistake."""
+    from humanoid_gpt.motion.io import joint_order_permutations
+
+    values = declared.default_joint_pos
+    poses = {"the robot's own": g1.default_joint_pos, "mjlab/BeyondMimic's knees-bent keyframe": None}
+    poses["mjlab/BeyondMimic's knees-bent keyframe"] = np.array([KNEES_BENT.get(n, 0.0) for n in g1.joint_names])
+    got = _in_robot_order(declared, values, g1)
+    if values is None or got is None:
+        check.add("default pose", "mismatch", "not in the file (or not one per joint)", "export it with the policy")
+        return
+    for label, pose in poses.items():
+        if np.allclose(got, pose, atol=ATOL):
+            check.add("default pose", "ok", f"{label} pose (the harness drives the policy about it)")
+            return
+    for label, pose in poses.items():
+        for order, perm in joint_order_permutations(g1).items():
+            if np.allclose(values, pose[perm], atol=ATOL):
+                check.add(
+                    "default pose",
+                    "mismatch",
+                    f"default_joint_pos is {label} pose in the {order} joint order, not in joint_names' order",
+                    "write default_joint_pos in the order of joint_names (the exporter's robot joint order)",
+                )
+                return
+    if (got < g1.joint_limits[:, 0] - ATOL).any() or (got > g1.joint_limits[:, 1] + ATOL).any():
+        check.add(
+            "default pose", "mismatch", "outside the joint limits: " + _differing(g1, got, got * 0), "export again"
+        )
+        return
+    check.add("default pose", "warning", "not a known G1 pose: " + _differing(g1, got, poses["the robot's own"]))
+
+
+def _fk_error(g1: G1, f, t, order: list[int], xyzw: bool) -> float:
+    """Mean distance (m) between body_pos_w and forward kinematics of the motion's joints (read in ``order``) from its
+    anchor pose (read as w, x, y, z, or x, y, z, w)."""
+    from humanoid_gpt.deploy.layouts.embedded import clip_from_body_pose, in_g1_order
+    from humanoid_gpt.motion.kinematics import forward_kinematics
+
+    frames = np.linspace(0, len(t.joint_pos) - 1, min(len(t.joint_pos), 40)).astype(int)
+    a = f.body_names.index(f.anchor)
+    quat = t.body_quat[frames, a]
+    quat = quat[:, [3, 0, 1, 2]] if xyzw else quat
+    quat = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
+    joints = in_g1_order(order, t.joint_pos[frames])
+    clip = clip_from_body_pose(g1, "check", joints, f.anchor, t.body_pos[frames, a], quat, 50.0, {})
+    qpos = np.concatenate([clip.root_pos, clip.root_quat, clip.joint_pos], axis=1)
+    pos = forward_kinematics(g1, qpos, bodies=tuple(f.body_names)).pos
+    return float(np.linalg.norm(pos - t.body_pos[frames], axis=-1).mean())
+
+
+def _check_motion(check: PolicyCheck, f, g1: G1) -> None:
+    """The embedded motion against the metadata: joint order and quaternion order by forward kinematics (the
+    stored bodies must sit where the stored joints put them), the rate from joint_vel against joint_pos."""
+    from humanoid_gpt.motion.io import joint_order_permutations
+
+    t = mjlab_layout.motion_tables(f.path)
+    declared = _fk_error(g1, f, t, f.order, False)
+    if declared < FK_TOLERANCE:
+        check.add(
+            "motion kinematics",
+            "ok",
+            f"body_pos_w within {declared * 1000:.0f} mm of forward kinematics of "
+            "joint_pos in joint_names' order from the anchor pose (quaternions w, x, y, z)",
+        )
+    else:
+        tried = {
+            (order, xyzw): _fk_error(g1, f, t, [int(i) for i in perm], xyzw)
+            for order, perm in {"joint_names'": f.order, **joint_order_permutations(g1)}.items()
+            for xyzw in (False, True)
+        }
+        tried[("joint_names'", False)] = declared
+        (order, xyzw), best = min(tried.items(), key=lambda kv: kv[1])
+        if best >= FK_TOLERANCE:
+            check.add(
+                "motion kinematics",
+                "mismatch",
+                f"body_pos_w is {declared * 1000:.0f} mm from forward "
+                "kinematics of joint_pos, in every joint and quaternion order tried",
+                "the motion was made for another robot model: export it from the G1's MJCF",
+            )
+        elif xyzw:
+            check.add(
+                "quaternion order",
+                "mismatch",
+                f"body_quat_w is x, y, z, w: forward kinematics fits "
+                f"({best * 1000:.0f} mm, {declared * 1000:.0f} mm as w, x, y, z)",
+                "store body_quat_w as w, x, y, z (Isaac Lab and MuJoCo order)",
+            )
+        else:
+            check.add(
+                "joint order",
+                "mismatch",
+                f"joint_pos is in the {order} order, not joint_names' "
+                f"(forward kinematics {best * 1000:.0f} mm against {declared * 1000:.0f} mm)",
+                "write joint_names in the order the policy's joints (and its motion) are in",
+            )
+    dq, v = np.diff(t.joint_pos, axis=0), (t.joint_vel[1:] + t.joint_vel[:-1]) / 2
+    if (v * v).sum() < 1e-6:
+        check.add("motion rate", "info", "the embedded motion is still: its rate cannot be told")
+        return
+    rate = float((v * v).sum() / (dq * v).sum())
+    if abs(rate / mjlab_layout.FPS - 1) < 0.1:
+        check.add("motion rate", "ok", f"joint_vel matches joint_pos at {rate:.1f} Hz: one frame per 50 Hz step")
+    else:
+        check.add(
+            "control rate",
+            "mismatch",
+            f"the embedded motion's joint_vel matches its joint_pos at {rate:.0f} Hz; the graph advances one frame "
+            f"per control step (time_step) and the G1 tasks step at {mjlab_layout.FPS:g} Hz",
+            f"export the motion at {mjlab_layout.FPS:g} fps (csv_to_npz --output_fps 50), or run the policy at "
+            f"{rate:.0f} Hz",
+        )
+
+
+def _normalizer(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """rsl_rl's empirical normaliser at the graph's input, (x - mean) / (std + eps): its mean and std + eps; None
+    when the graph has none."""
+    from onnx import numpy_helper
+
+    graph = load_onnx_graph(path).graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    by_input = {}
+    for node in graph.node:
+        for name in node.input:
+            by_input.setdefault(name, []).append(node)
+    value = lambda name: consts.get(name) if consts.get(name) is not None and consts[name].size == dim else None  # noqa: E731
+    for sub in by_input.get("obs", []):
+        if sub.op_type != "Sub" or value(sub.input[1]) is None:
+            continue
+        for div in by_input.get(sub.output[0], []):
+            if div.op_type == "Div" and value(div.input[1]) is not None:
+                return value(sub.input[1]).reshape(-1), value(div.input[1]).reshape(-1)
+    return None
+
+
+def _term_score(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """How far observations ``x`` (T, n) sit from a normaliser's statistics: the median over entries of the mean's
+    z-score plus the log of how much wider they spread (training noise and other motions only widen the
+    normaliser's spread: a narrower spread says nothing)."""
+    mh, sh = x.mean(0), x.std(0)
+    return float(np.median(np.abs(mh - mean) / std + np.maximum(0.0, np.log(np.maximum(sh, 1e-9) / std))))
+
+
+def _check_observation_order(check: PolicyCheck, f) -> None:
+    """Observation order against the graph's normaliser: the observation of the robot on its own motion, term by
+    term in the declared order, must sit within the normaliser's statistics; when another order of the same terms
+    fits and the declared one does not, the order is wrong."""
+    import itertools
+
+    stats = _normalizer(f.path, f.obs_dim)
+    if stats is None or not f.motion:
+        check.add("observation order", "info", "no embedded motion or normaliser in the graph: order not checked")
+        return
+    mean, std = stats
+    obs = _replay_observations(f)
+    offsets = np.cumsum([0] + [s for _, s in f.terms])[:-1]
+    per_term = {n: obs[:, o : o + s] for (n, s), o in zip(f.terms, offsets, strict=True)}
+    cache: dict[tuple[str, int], float] = {}
+
+    def score(order) -> list[float]:
+        out, offset = [], 0
+        for name, size in order:
+            if (name, offset) not in cache:
+                cache[(name, offset)] = _term_score(
+                    per_term[name], mean[offset : offset + size], std[offset : offset + size]
+                )
+            out.append(cache[(name, offset)])
+            offset += size
+        return out
+
+    declared = score(f.terms)
+    worst = max(declared)
+    if worst < Z_LIMIT:
+        check.add(
+            "observation order",
+            "ok",
+            f"each term on its own motion within the normaliser's statistics (worst {worst:.2f} sd)",
+        )
+        return
+    best = min(itertools.permutations(f.terms), key=lambda order: max(score(order)))
+    off = [n for (n, _), z in zip(f.terms, declared, strict=True) if z >= Z_LIMIT]
+    if max(score(best)) < Z_LIMIT:
+        check.add(
+            "observation order",
+            "mismatch",
+            f"terms {off} sit {worst:.1f} sd from the graph's normaliser; the order {', '.join(n for n, _ in best)} "
+            "fits it",
+            "write observation_names in the order the policy was trained on (the observation config's term order)",
+        )
+    else:
+        check.add(
+            "observation order",
+            "warning",
+            f"terms {off} sit up to {worst:.1f} sd from the graph's normaliser on the policy's own motion",
+            "check the observation terms and their order",
+        )
+
+
+def _replay_observations(f) -> np.ndarray:
+    """The policy's observations (T, D) with the robot on its motion frame by frame, its actions fed back."""
+    import torch
+
+    from humanoid_gpt.deploy.layouts.embedded import MotionGraph
+
+    t = mjlab_layout.motion_tables(f.path)
+    robot, ref = mjlab_layout.reference_robot(f, t)
+    graph, last, rows = MotionGraph(f.path), torch.zeros(1, 29), []
+    for k in range(min(len(t.joint_pos), 500)):
+        state = mjlab_layout.Robot(*(v[k : k + 1] for v in robot))
+        frame = mjlab_layout.Reference(*(v[k : k + 1] for v in ref))
+        x = mjlab_layout.assemble(f, mjlab_layout.observation_terms(state, frame, last))
+        rows.append(x[0])
+        last = torch.from_numpy(graph.run(x[0], k)[0][None]).float()
+    return np.stack(rows)
 
 
 # Dynamic check ------------------------------------------------------------------------------------------------------
@@ -605,11 +865,13 @@ def check_policy(
         return check
     if declared is None:
         check.add(name, "skipped", "the file could not be read")
+    elif check.source != "humanoid_gpt" and _layout_of(path) is not None:
+        _check_layout_dynamic(check, path, g1, seconds)
     elif check.source != "humanoid_gpt":
         check.add(
             name,
             "skipped",
-            "needs our observation layout (STUDENT_LAYOUT); this policy's observation is "
+            "needs our observation layout (STUDENT_LAYOUT) or a known layout; this policy's observation is "
             + (", ".join(n for n, _ in declared.observation) or "undeclared"),
             "run it in its own framework's sim2sim, or distill it into a humanoid_gpt student",
         )
@@ -637,6 +899,40 @@ def check_policy(
                 "the policy itself does not balance: check its training",
             )
     return check
+
+
+def _check_layout_dynamic(check: PolicyCheck, path: Path, g1: G1, seconds: float) -> None:
+    """Another lab's policy run as its layout (its actuation, its observation): on the first seconds of the motion
+    inside the file, or on the standing reference for a policy that tracks ours."""
+    from humanoid_gpt.backends import load_backend
+    from humanoid_gpt.deploy.layouts import LayoutError
+    from humanoid_gpt.deploy.policies import policy_setup
+    from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
+
+    setup = policy_setup(str(path), g1)
+    try:
+        reference = setup.reference() if setup.reference is not None else None
+    except LayoutError:  # a plain export: no motion of its own
+        reference = None
+    if reference is not None:
+        clip, what = reference.slice(0, int(seconds * reference.fps) + 1), "its embedded motion"
+    else:
+        clip, what = standing_clip(g1, seconds), "standing"
+    name = f"dynamic: {what} {seconds:g} s"
+    tracking = TrackingConfig(randomization=RandomizationConfig.off(), **setup.task_settings)
+    backend = load_backend("mujoco", g1=setup.g1, threads=1)  # the layout's actuation, whatever backend was passed
+    agg = backend.evaluate([clip], setup.make, tracking, num_envs=1, seed=0, progress=False)["aggregate"]
+    held = float(agg.get("mean_episode_s", 0.0))
+    check.dynamic = {"status": "stood" if agg.get("sr_percent", 0.0) >= 100 else "fell", "seconds": held, **agg}
+    if check.dynamic["status"] == "stood":
+        check.add(name, "ok", f"tracked {held:.1f} s as the {setup.layout} layout, MPKPE {agg['mpkpe_mm']:.0f} mm")
+    else:
+        check.add(
+            name,
+            "mismatch",
+            f"fell after {held:.1f} s as the {setup.layout} layout (MPKPE {agg.get('mpkpe_mm', float('nan')):.0f} mm)",
+            "check the items above; a policy that tracks its motion in its own simulator should here too",
+        )
 
 
 def print_policy_check(check: PolicyCheck) -> None:

@@ -79,9 +79,9 @@ class LayoutPolicy:
 
 
 def _layouts() -> dict[str, Layout]:
-    from humanoid_gpt.deploy.layouts import holosoma, twist2
+    from humanoid_gpt.deploy.layouts import holosoma, mjlab, release, twist2
 
-    return {layout.name: layout for layout in (twist2.LAYOUT, holosoma.LAYOUT)}
+    return {layout.name: layout for layout in (twist2.LAYOUT, holosoma.LAYOUT, mjlab.LAYOUT, release.LAYOUT)}
 
 
 def layout_names() -> list[str]:

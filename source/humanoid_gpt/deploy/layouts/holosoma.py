@@ -28,7 +28,6 @@ current time step.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -36,9 +35,9 @@ import numpy as np
 import torch
 
 from humanoid_gpt import rotations as R
-from humanoid_gpt.deploy.layouts import Layout, LayoutError, LayoutPolicy, OnnxSignature, onnx_signature
+from humanoid_gpt.deploy.layouts import Layout, LayoutError, LayoutPolicy, OnnxSignature, embedded, onnx_signature
+from humanoid_gpt.deploy.layouts.embedded import in_g1_order, joint_order
 from humanoid_gpt.motion.clip import MotionClip
-from humanoid_gpt.motion.kinematics import forward_kinematics, quat_to_matrix
 from humanoid_gpt.robot.g1 import G1, Actuation
 
 OBS_DIM = 154
@@ -88,26 +87,14 @@ def policy_joints(path: Path, g1: G1) -> tuple[list[int], np.ndarray, np.ndarray
         except json.JSONDecodeError as e:
             raise LayoutError(f"{path}: metadata {key!r} is not JSON ({e}); export the policy again") from e
     names = [str(n) for n in values["dof_names"]]
-    missing, unknown = sorted(set(g1.joint_names) - set(names)), sorted(set(names) - set(g1.joint_names))
-    if missing or unknown or len(names) != g1.num_joints:
-        raise LayoutError(
-            f"{path}: metadata dof_names ({len(names)} names) are not the G1's 29 joints: missing {missing}, unknown "
-            f"{unknown}; it must be a policy for the 29-DoF G1 with the MJCF's joint names"
-        )
+    order = joint_order(path, names, g1, "dof_names")
     gains = []
     for key in ("kp", "kd"):
         gain = np.asarray(values[key], dtype=float)
         if gain.shape != (len(names),) or not np.isfinite(gain).all() or (gain < 0).any():
             raise LayoutError(f"{path}: metadata {key!r} must hold {len(names)} finite gains >= 0, one per dof_name")
         gains.append(gain)
-    return [g1.joint_names.index(n) for n in names], gains[0], gains[1]
-
-
-def _in_g1_order(order: list[int], values: np.ndarray) -> np.ndarray:
-    """Per-joint values (..., 29) from the policy's joint order to the G1's."""
-    out = np.empty_like(values)
-    out[..., order] = values
-    return out
+    return order, gains[0], gains[1]
 
 
 def actuation(path: Path, g1: G1) -> Actuation:
@@ -115,67 +102,17 @@ def actuation(path: Path, g1: G1) -> Actuation:
     default = tuple(DEFAULT.get(n, 0.0) for n in g1.joint_names)
     effort = tuple(g1.effort_limit.tolist())
     return Actuation(
-        "holosoma", tuple(_in_g1_order(order, kp)), tuple(_in_g1_order(order, kd)), effort, default, (1.0,) * 29
+        "holosoma", tuple(in_g1_order(order, kp)), tuple(in_g1_order(order, kd)), effort, default, (1.0,) * 29
     )
-
-
-def motion_length(path: Path) -> int:
-    """N, the frames of the embedded motion: the rows of the tables the graph gathers its reference outputs from."""
-    from onnx import numpy_helper
-
-    from humanoid_gpt.deploy.onnx import load_onnx_graph
-
-    graph = load_onnx_graph(path, LayoutError).graph
-    tables = {t.name: tuple(t.dims) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            tables[node.output[0]] = numpy_helper.to_array(node.attribute[0].t).shape
-    producers = {out: node for node in graph.node for out in node.output}
-    rows = set()
-    for output in graph.output[1:]:
-        node = producers.get(output.name)
-        shape = tables.get(node.input[0]) if node is not None and node.op_type == "Gather" else None
-        rows.add(shape[0] if shape else None)
-    if len(rows) != 1 or None in rows:
-        raise LayoutError(
-            f"{path}: cannot tell the embedded motion's length (its reference outputs are not gathered from one "
-            "table, as holosoma's exporter writes them); export the policy with holosoma's exporter"
-        )
-    return int(rows.pop())
-
-
-class _Graph:
-    """The file's graph on one thread: its inputs told apart by size, its outputs in the exporter's order."""
-
-    def __init__(self, path: Path) -> None:
-        from humanoid_gpt.deploy.runtime import ort_session
-
-        self.session = ort_session(path, threads=1, spinning=False)  # an MLP: one core; never spin beside physics
-        inputs = {i.shape[-1]: i.name for i in self.session.get_inputs()}
-        self.obs, self.time = inputs[OBS_DIM], inputs[1]
-
-    def run(self, obs: np.ndarray, time_step: int) -> list[np.ndarray]:
-        feeds = {self.obs: obs.reshape(1, OBS_DIM).astype(np.float32), self.time: np.array([[time_step]], np.float32)}
-        return [y[0] for y in self.session.run(None, feeds)]
 
 
 def reference_tables(path: Path) -> tuple[np.ndarray, ...]:
     """The embedded reference, (N, ...) each, read-only: joint_pos, joint_vel (the policy's joint order), torso
-    position, torso quaternion (w, x, y, z). Read by running the graph at every time step (a zero observation: the
-    reference does not depend on it); kept for the file's version, as the harness and the policy both need it."""
-    stat = path.stat()
-    return _reference_tables(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=2)
-def _reference_tables(path: str, mtime_ns: int, size: int) -> tuple[np.ndarray, ...]:
-    graph, zero = _Graph(Path(path)), np.zeros(OBS_DIM, np.float32)
-    rows = [graph.run(zero, t)[1:] for t in range(motion_length(Path(path)))]
-    joint_pos, joint_vel, pos, quat_xyzw = (np.stack(col).astype(np.float64) for col in zip(*rows, strict=True))
-    tables = (joint_pos, joint_vel, pos, R.xyzw_to_wxyz(torch.from_numpy(quat_xyzw)).numpy())
-    for table in tables:
-        table.flags.writeable = False
-    return tables
+    position, torso quaternion (w, x, y, z)."""
+    joint_pos, joint_vel, pos, quat_xyzw = embedded.reference_tables(path, "holosoma")
+    quat = R.xyzw_to_wxyz(torch.from_numpy(np.array(quat_xyzw))).numpy()
+    quat.flags.writeable = False
+    return joint_pos, joint_vel, pos, quat
 
 
 def embedded_reference(path: Path, g1: G1) -> MotionClip:
@@ -183,15 +120,10 @@ def embedded_reference(path: Path, g1: G1) -> MotionClip:
     that forward kinematics puts the torso there (the waist chain of holosoma's URDF is the MJCF's)."""
     order = policy_joints(path, g1)[0]
     joint_pos, _, torso_pos, torso_quat = reference_tables(path)
-    joint_pos = _in_g1_order(order, joint_pos)
-    n = len(joint_pos)
-    qpos = np.concatenate([np.zeros((n, 3)), np.tile([1.0, 0.0, 0.0, 0.0], (n, 1)), joint_pos], axis=1)
-    local = forward_kinematics(g1, qpos, bodies=(REF_BODY,))  # the torso in the pelvis frame
-    t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
-    root_quat = R.quat_normalize(R.quat_mul(t(torso_quat), R.quat_conjugate(t(local.quat[:, 0]))))
-    root_pos = t(torso_pos) - R.quat_apply(root_quat, t(local.pos[:, 0]))
-    provenance = {"source": "holosoma", "path": str(path), "tags": ["embedded reference"]}
-    return MotionClip(path.stem, FPS, root_pos.numpy(), root_quat.numpy(), joint_pos, provenance)
+    source = {"source": "holosoma", "path": str(path)}
+    return embedded.clip_from_body_pose(
+        g1, path.stem, in_g1_order(order, joint_pos), REF_BODY, torso_pos, torso_quat, FPS, source
+    )
 
 
 class HolosomaPolicy(LayoutPolicy):
@@ -201,7 +133,7 @@ class HolosomaPolicy(LayoutPolicy):
 
     def __init__(self, path: Path, env) -> None:
         super().__init__(env, 29)
-        self.graph = _Graph(path)
+        self.graph = embedded.MotionGraph(path)
         order, _, _ = policy_joints(path, env.g1)
         self.order = torch.tensor(order)
         joint_pos, joint_vel, _, torso_quat = (torch.tensor(x, dtype=torch.float32) for x in reference_tables(path))
@@ -209,16 +141,16 @@ class HolosomaPolicy(LayoutPolicy):
         self.torso_quat = torso_quat
         self.default = env.consts.default_joint_pos[self.order]
         self.torso = list(env.cfg.keypoints).index(REF_BODY)
-        self.offsets = _clip_offsets(path, env, _in_g1_order(order, joint_pos.numpy()))
+        self.offsets = _clip_offsets(path, env, in_g1_order(order, joint_pos.numpy()))
 
     def __call__(self, obs) -> torch.Tensor:
         env = self.env
         self.starts()
         robot = env.robot_state()
-        steps = torch.round(env.clock.motion_time / env.dt).long()
-        k = (self.offsets[env.clock.clip_ids] + steps).clamp(max=len(self.command) - 1)
-        rel = R.quat_mul(R.quat_conjugate(robot.body_quat[:, self.torso]), self.torso_quat[k])
-        ori = torch.from_numpy(quat_to_matrix(rel.double().numpy())[..., :2].reshape(-1, 6)).float()
+        k = embedded.time_steps(env, self.offsets, len(self.command))
+        ori = embedded.relative_rotation_6d(
+            robot.body_quat[:, self.torso].double(), self.torso_quat[k].double()
+        ).float()
         x = torch.cat(
             [
                 self.last_action,
@@ -230,7 +162,7 @@ class HolosomaPolicy(LayoutPolicy):
             ],
             dim=-1,
         ).numpy()
-        raw = torch.from_numpy(np.stack([self.graph.run(x[i], int(k[i]))[0] for i in range(len(x))])).float()
+        raw = embedded.run_rows(self.graph, x, k)
         self.last_action = raw
         actions = torch.empty_like(raw)
         actions[:, self.order] = raw.clamp(-ACTION_CLIP, ACTION_CLIP)
@@ -240,24 +172,14 @@ class HolosomaPolicy(LayoutPolicy):
 def _clip_offsets(path: Path, env, joint_pos: np.ndarray) -> torch.Tensor:
     """Where each of the env's clips starts in the embedded motion (frames); a clip that is not a part of it is
     refused: the policy tracks its own motion only."""
-    lib, offsets = env.library, []
-    for c, name in enumerate(lib.names):
-        n, fps = int(lib.num_frames[c]), float(lib.fps[c])
-        clip = lib.frames(torch.full((n,), c), torch.arange(n, dtype=torch.float64) / fps).joint_pos.double().numpy()
-        # The library reads frames at float32 times: 1e-3 rad absorbs that, and no other motion comes this close.
-        close = lambda a, b: np.abs(a - b).max() < 1e-3  # noqa: E731
-        starts = [
-            s
-            for s in np.flatnonzero(np.abs(joint_pos - clip[0]).max(-1) < 1e-3)
-            if np.isclose(fps, FPS) and s + n <= len(joint_pos) and close(joint_pos[s : s + n], clip)
-        ]
-        if not starts:
+    offsets = embedded.locate_clips(env, joint_pos, FPS)
+    for name, offset in zip(env.library.names, offsets, strict=True):
+        if offset is None:
             raise LayoutError(
                 f"{path}: clip {name!r} is not a part of the policy's embedded motion at {FPS:g} fps; a holosoma "
                 "policy tracks only the motion inside its file: play it with `hgpt sim2sim eval --policy FILE` "
                 "without --motions"
             )
-        offsets.append(int(starts[0]))
     return torch.tensor(offsets)
 
 
