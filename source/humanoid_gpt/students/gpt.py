@@ -53,13 +53,22 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(b, t, -1))
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """``mask`` (B, 1, T, T), True where a query may attend a key; None means causal."""
+        """``mask`` (B, 1, T, T), True where a query may attend a key; None means causal. ``last_only``: the output
+        of the last token alone (B, 1, C), which attends every key its mask row allows."""
         q, k, v = self._heads(x)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if last_only:
+            q, mask = q[:, :, -1:], None if mask is None else mask[..., -1:, :]
         drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=mask is None)
+        causal = mask is None and not last_only
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=causal)
         return self._merge(y)
 
 
@@ -77,9 +86,15 @@ class Block(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cos, sin, mask)
+        y = self.attn(self.ln_1(x), cos, sin, mask, last_only)
+        x = (x[:, -1:] if last_only else x) + y
         return x + self.mlp(self.ln_2(x))
 
 
@@ -110,10 +125,13 @@ class GPTStudent(Student):
     def cache_shape(self) -> tuple[int, ...]:
         return (self.cfg.context - 1, self.cfg.n_embd)
 
-    def _blocks(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        t = h.shape[1]
-        for block in self.blocks:
-            h = block(h, self.rope_cos[:t], self.rope_sin[:t], mask)
+    def _blocks(self, h: torch.Tensor, mask: torch.Tensor | None = None, last_only: bool = False) -> torch.Tensor:
+        """The action of every token (B, T, A), or with ``last_only`` of the last one (B, 1, A): a streaming step
+        needs every token through all blocks but the last, where only the newest token's query is asked (a tenth of
+        GPT-S's step; exact)."""
+        t, last = h.shape[1], len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            h = block(h, self.rope_cos[:t], self.rope_sin[:t], mask, last_only and i == last)
         return self.head(self.ln_f(h))
 
     def sequence(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,4 +145,4 @@ class GPTStudent(Student):
         causal = slots[None, :] <= slots[:, None]
         # Empty slots attend to themselves only, so they stay finite and no valid token ever reads them.
         mask = (causal & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
-        return self._blocks(window, mask[:, None])[:, -1], window[:, 1:]
+        return self._blocks(window, mask[:, None], last_only=True)[:, -1], window[:, 1:]
