@@ -568,7 +568,7 @@ def _check_motion(check: PolicyCheck, f, g1: G1) -> None:
             )
         elif xyzw:
             check.add(
-                "quaternion order",
+                "quaternion order (motion)",
                 "mismatch",
                 f"body_quat_w is x, y, z, w: forward kinematics fits "
                 f"({best * 1000:.0f} mm, {declared * 1000:.0f} mm as w, x, y, z)",
@@ -576,7 +576,7 @@ def _check_motion(check: PolicyCheck, f, g1: G1) -> None:
             )
         else:
             check.add(
-                "joint order",
+                "joint order (motion)",
                 "mismatch",
                 f"joint_pos is in the {order} order, not joint_names' "
                 f"(forward kinematics {best * 1000:.0f} mm against {declared * 1000:.0f} mm)",
@@ -584,14 +584,16 @@ def _check_motion(check: PolicyCheck, f, g1: G1) -> None:
             )
     dq, v = np.diff(t.joint_pos, axis=0), (t.joint_vel[1:] + t.joint_vel[:-1]) / 2
     if (v * v).sum() < 1e-6:
-        check.add("motion rate", "info", "the embedded motion is still: its rate cannot be told")
+        check.add("control rate (motion)", "info", "the embedded motion is still: its rate cannot be told")
         return
     rate = float((v * v).sum() / (dq * v).sum())
     if abs(rate / mjlab_layout.FPS - 1) < 0.1:
-        check.add("motion rate", "ok", f"joint_vel matches joint_pos at {rate:.1f} Hz: one frame per 50 Hz step")
+        check.add(
+            "control rate (motion)", "ok", f"joint_vel matches joint_pos at {rate:.1f} Hz: one frame per 50 Hz step"
+        )
     else:
         check.add(
-            "control rate",
+            "control rate (motion)",
             "mismatch",
             f"the embedded motion's joint_vel matches its joint_pos at {rate:.0f} Hz; the graph advances one frame "
             f"per control step (time_step) and the G1 tasks step at {mjlab_layout.FPS:g} Hz",

@@ -154,13 +154,13 @@ def _terms(path: Path, meta: dict, obs_dim: int) -> tuple[list[tuple[str, int]],
             f"{', '.join(TERM_SIZES)}. The harness builds only these; export a tracking policy with them"
         )
     terms = [(n, TERM_SIZES[n]) for n in names]
-    history = _per_term(path, meta, "observation_terms_history_length", len(names)) or _per_term(
-        path, meta, "observation_history_lengths", len(names)
-    )
-    if history is not None and any(h[0] > 1 for h in history):
+    # Before the size: a stacked history multiplies the sizes, and the refusal should name it.
+    keys = ("observation_terms_history_length", "observation_history_lengths")
+    history = [csv_values(meta[k]) for k in keys if k in meta and len(csv_values(meta[k])) == len(names)]
+    if history and any(float(h.split(";")[0]) > 1 for h in history[0]):
         raise LayoutError(
-            f"{path}: observation history lengths {[int(h[0]) for h in history]}: stacked histories are not built "
-            "here; export a policy without observation history"
+            f"{path}: observation history lengths {history[0]}: stacked histories are not built here; export a "
+            "policy without observation history"
         )
     total = sum(s for _, s in terms)
     if total != obs_dim:
