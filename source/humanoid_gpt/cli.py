@@ -515,11 +515,13 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         action="append",
         help="'reference', 'zero', a student checkpoint (.pt), a streaming student ONNX, another lab's tracker ONNX "
-        "(TWIST2, holosoma; recognised from the file), or a TorchScript file; repeat to score several on identical "
-        "windows",
+        "(TWIST2, holosoma, mjlab / BeyondMimic, the Humanoid-GPT release; recognised from the file), or a TorchScript "
+        "file; repeat to score several on identical windows",
     )
     e.add_argument(
-        "--layout", help="force another lab's policy layout for a renamed or re-exported file (twist2, holosoma)"
+        "--layout",
+        help="force another lab's policy layout for a renamed or re-exported file (twist2, holosoma, mjlab, "
+        "humanoid-gpt-release)",
     )
     e.add_argument("--windows", type=_positive(int), help="score N windows per clip, spread through it")
     e.add_argument("--window-seconds", type=_positive(float), default=10.0, help="length of each window (s)")
@@ -527,7 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--motions",
         nargs="+",
         type=Path,
-        help="motion files or folders (default: the reference motion inside each policy file, e.g. holosoma's)",
+        help="motion files or folders (default: the reference motion inside each policy file: holosoma's, mjlab's, "
+        "BeyondMimic's)",
     )
     e.add_argument("--out", type=out_file, required=True, help="the metrics JSON")
     e.add_argument("--num-envs", type=_positive(int), default=16)

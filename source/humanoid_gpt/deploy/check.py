@@ -485,8 +485,8 @@ def _check_motion_export(check: PolicyCheck, path: Path, g1: G1) -> None:
 
 
 def _check_foreign_default(check: PolicyCheck, declared: Declared, g1: G1) -> None:
-    """A foreign policy acts about its own default pose (the harness drives it so): a known G1 pose is ok, a known
-    pose written in another joint order than joint_names is the classic mistake."""
+    """A foreign policy acts about its own default pose (the harness drives it so): a known G1 pose is ok; a known
+    pose written in another joint order than joint_names (the classic mistake) or an unknown pose is a mismatch."""
     from humanoid_gpt.motion.io import joint_order_permutations
 
     values = declared.default_joint_pos
@@ -515,7 +515,14 @@ def _check_foreign_default(check: PolicyCheck, declared: Declared, g1: G1) -> No
             "default pose", "mismatch", "outside the joint limits: " + _differing(g1, got, got * 0), "export again"
         )
         return
-    check.add("default pose", "warning", "not a known G1 pose: " + _differing(g1, got, poses["the robot's own"]))
+    label, pose = min(poses.items(), key=lambda kv: np.abs(got - kv[1]).max())
+    check.add(
+        "default pose",
+        "mismatch",
+        f"not a known G1 pose; against {label}: " + _differing(g1, got, pose),
+        "default_joint_pos must be the pose the policy was trained about (the robot's, or mjlab/BeyondMimic's "
+        "knees-bent keyframe), in joint_names' order",
+    )
 
 
 def _fk_error(g1: G1, f, t, order: list[int], xyzw: bool) -> float:
