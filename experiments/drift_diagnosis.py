@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from evidence_common import CLUSTERS, eval_policy, window_set
 
@@ -26,6 +27,7 @@ from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
 from humanoid_gpt.metrics import TABLE_COLUMNS, metrics_table
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.robot import load_g1
+from humanoid_gpt_sim2sim.evaluate import evaluate
 
 
 def _span(name: str) -> slice:
@@ -63,6 +65,32 @@ def masked(policy, parts: list[str]):
     return act
 
 
+def _yaw(quat_wxyz: np.ndarray) -> np.ndarray:
+    w, x, y, z = quat_wxyz.T
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def path_errors(g1, windows, make, tracking, threads: int) -> dict:
+    """Where the robot leaves the path, per window played alone (as trained): its mean heading error, and its root
+    offset from the reference's split into the lag along the reference's direction of travel (positive: behind) and
+    the offset across it, averaged over the episode."""
+    rows = []
+    for w in windows:
+        rec = evaluate(g1, [w], make, tracking, num_envs=1, num_threads=threads, progress=False, record=True)
+        robot, ref = rec["recording"]["robot"], rec["recording"]["reference"]
+        if len(robot) < 2:
+            continue
+        heading = np.gradient(ref[:, :2], axis=0)
+        heading /= np.maximum(np.linalg.norm(heading, axis=1, keepdims=True), 1e-9)
+        off = robot[:, :2] - ref[:, :2]
+        along = -np.sum(off * heading, axis=1)
+        across = np.abs(heading[:, 0] * off[:, 1] - heading[:, 1] * off[:, 0])
+        yaw = np.angle(np.exp(1j * (_yaw(robot[:, 3:7]) - _yaw(ref[:, 3:7]))))
+        rows.append((np.degrees(np.abs(yaw)).mean(), along.mean(), across.mean(), np.linalg.norm(off, axis=1).mean()))
+    yaw, along, across, dist = np.mean(rows, axis=0)
+    return {"yaw_err_deg": yaw, "lag_m": along, "across_m": across, "root_distance_m": dist, "windows": len(rows)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, required=True)
@@ -85,6 +113,11 @@ def main() -> None:
         make = lambda env, parts=parts: masked(load_expert_policy(args.checkpoint, env, g1), parts)  # noqa: E731
         results[name] = {k: eval_policy(g1, w, make, tracking, args.threads) for k, w in sets.items()}
         print(name, json.dumps({k: round(v["g_mpkpe_mm"]) for k, v in results[name].items()}), flush=True)
+    where = {
+        k: path_errors(g1, w, lambda env: load_expert_policy(args.checkpoint, env, g1), tracking, args.threads)
+        for k, w in sets.items()
+    }
+    print("path errors", json.dumps(where), flush=True)
     columns = (*TABLE_COLUMNS, ("root_pos_err", "root distance (m)", 2))
     lines = [f"# Drift diagnosis: `{args.checkpoint}`\n"]
     for split in sets:
@@ -93,10 +126,21 @@ def main() -> None:
             f"\n## {split.replace('_', '-')} ({len(sets[split])} windows of 10 s)\n",
             *metrics_table(("observation",), rows, columns),
         ]
+    lines += [
+        "\n## Where the path is lost (as trained; each window alone, means over its episode)\n",
+        "| set | windows | heading error (deg) | lag along the path (m) | offset across it (m) | root distance (m) |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {k.replace('_', '-')} | {r['windows']} | {r['yaw_err_deg']:.1f} | {r['lag_m']:+.2f} | "
+            f"{r['across_m']:.2f} | {r['root_distance_m']:.2f} |"
+            for k, r in where.items()
+        ),
+    ]
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "report.md", "\n".join(lines) + "\n")
     write_text_atomic(
-        args.out / "report.json", json.dumps({"checkpoint": str(args.checkpoint), "results": results}, indent=1)
+        args.out / "report.json",
+        json.dumps({"checkpoint": str(args.checkpoint), "results": results, "path": where}, indent=1),
     )
     print("\n".join(lines))
 
