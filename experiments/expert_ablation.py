@@ -85,6 +85,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {"tracking.rewards.anchor_pos": 1.0, "tracking.rewards.alpha_anchor_pos": 1.0},
     ),
     "gaussian": ("BeyondMimic's reward kernels exp(-e^2 / sigma^2)", {"tracking.rewards.form": "gaussian"}),
+    "pelvis-anchor": (
+        "the anchor terms (world position and orientation; height and tilt terminations) on the pelvis, not the "
+        "torso: the pelvis's world heading is otherwise free (keypoints are tracked in its own heading frame) and "
+        "the legs walk where it faces",
+        {"tracking.anchor_body": "pelvis"},
+    ),
     "beyondmimic": (
         "BeyondMimic's whole recipe: PPO 5x4, 512-256-128, exp(-e^2/sigma^2) rewards, action rate -0.1, no torque "
         "penalty, actions about the default pose, adaptive sampling, full randomization",
