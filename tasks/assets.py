@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from humanoid_gpt import settings
+from humanoid_gpt.robot.usd import register_usd_schemas
 
 GROUND_REL_PATH = "Isaac/IsaacLab/Environments/Grid/default_ground_plane_checker_v1/default_ground_plane.usda"
 
@@ -19,6 +20,7 @@ def make_ground_usd(path: Path) -> Path:
     """Our own ground-plane USD with the prim layout Isaac Lab's ground spawner expects: a collision ``Plane`` (the
     physics material binds to it; Newton imports it as an infinite plane) and a visual ``Environment/Geometry``
     quad with ``st`` texture coordinates (the spawner rescales and rewrites them)."""
+    register_usd_schemas()  # this may be the process's first stage: later the G1 conversion needs those schemas
     from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics, Vt
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,27 @@ def test_every_cluster_has_tasks(lafan1_dir):
     assert "HGPT-Distill" in gym.registry and "HGPT-Distill" in humanoid_gpt_tasks.TASK_IDS
 
 
+def test_a_fresh_cache_makes_the_ground_and_then_converts_the_g1(tmp_path):
+    """On a fresh cache, importing the tasks makes the ground USD (the process's first stage) before the G1 is
+    converted: OpenUSD reads its schema plugins at that first stage, so the Newton and MuJoCo schemas the converter
+    applies must be registered before it (a new machine's first run failed on NewtonSceneAPI). A process of its own:
+    this one's USD plugins are read already."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import humanoid_gpt_tasks\n"
+        "from humanoid_gpt.robot import load_g1\n"
+        "from humanoid_gpt.robot.usd import g1_usd\n"
+        "print(g1_usd(load_g1()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ISAACSIM_ASSET_ROOT"} | {"HGPT_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "isaac_assets").is_dir() and done.stdout.strip().endswith(".usda")
+
+
 def test_registry_configs_resolve(lafan1_dir):
     from isaaclab_tasks.utils import load_cfg_from_registry
 

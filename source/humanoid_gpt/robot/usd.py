@@ -26,12 +26,23 @@ def model_content_hash(xml: Path) -> str:
     return h.hexdigest()
 
 
-def g1_usd(g1: G1, cache: Path | None = None) -> Path:
-    """Path of the G1's USD (converted on first use, then reused while the model files are unchanged)."""
+def register_usd_schemas() -> None:
+    """Register the MuJoCo and Newton USD schema plugins the G1 conversion applies (``MjcSceneAPI``,
+    ``NewtonSceneAPI``). OpenUSD reads its plugins once, when the first stage is made: a process that makes any stage
+    before these are registered (the ground stand-in on a fresh cache) can never convert the G1 afterwards, so call
+    this before the first ``pxr`` stage."""
     try:
-        import mujoco_usd_converter
+        import mujoco_usd_converter  # noqa: F401  (registers its MjcPhysics plugin on import)
+        import newton_usd_schemas  # noqa: F401  (registers the Newton plugin on import)
     except ImportError as e:
         raise AssetError("converting the G1 to USD needs mujoco-usd-converter: run scripts/setup_env.sh") from e
+
+
+def g1_usd(g1: G1, cache: Path | None = None) -> Path:
+    """Path of the G1's USD (converted on first use, then reused while the model files are unchanged)."""
+    register_usd_schemas()
+    import mujoco_usd_converter
+
     key = f"{model_content_hash(g1.xml_path)[:16]}-{mujoco_usd_converter.__version__}"
     out = (cache or settings.cache_dir() / "usd") / f"{g1.xml_path.stem}-{key}"
     if (out / ".complete").is_file():
