@@ -152,6 +152,47 @@ def test_holosoma_copies_without_its_interface_are_refused_with_what_was_found(h
         policy_setup(str(stripped), g1, "holosoma")
 
 
+def _doubled_kp(model, meta):
+    meta["kp"] = json.dumps([2 * k for k in json.loads(meta["kp"])])
+
+
+def _names_permuted(model, meta):
+    """The metadata rewritten for another joint order while the network keeps its own: the classic mix-up."""
+    perm = np.random.default_rng(1).permutation(29)
+    for key in ("dof_names", "kp", "kd"):
+        meta[key] = json.dumps([json.loads(meta[key])[i] for i in perm])
+
+
+def _quat_w_first(model, meta):
+    """The reference quaternions stored w, x, y, z under their x, y, z, w name (the table the graph gathers from)."""
+    from onnx import numpy_helper
+
+    producer = next(n for n in model.graph.node if "ref_quat_xyzw" in n.output)
+    tensors = [t for t in model.graph.initializer if t.name == producer.input[0]]
+    tensors += [n.attribute[0].t for n in model.graph.node if n.op_type == "Constant" and producer.input[0] in n.output]
+    table = numpy_helper.to_array(tensors[0])
+    tensors[0].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(table[..., [3, 0, 1, 2]]), tensors[0].name))
+
+
+@pytest.mark.parametrize(
+    ("edit", "item", "detail"),
+    [
+        (_doubled_kp, "kp", "kp is 2x the robot's on every joint"),
+        (_names_permuted, "joint order", "neither the G1's order nor Isaac Lab's"),
+        (_quat_w_first, "quaternion order (motion)", "the file stores w, x, y, z under an x, y, z, w name"),
+    ],
+)
+def test_sim2sim_check_catches_broken_holosoma_copies(holosoma_file, g1, tmp_path, edit, item, detail):
+    from humanoid_gpt.deploy.check import check_policy
+
+    assert check_policy(holosoma_file, g1, dynamic=False).ok  # the file as released passes
+    broken = _holosoma_copy(holosoma_file, tmp_path / "broken.onnx", edit)
+    check = check_policy(broken, g1, dynamic=False)
+    found = {i.name: i for i in check.items}
+    assert not check.ok and found[item].status == "mismatch" and detail in found[item].detail, found[item]
+    assert found[item].fix
+
+
 def test_holosoma_plays_its_embedded_dance_through_the_cli(holosoma_file, g1, tmp_path, capsys):
     """4 s of the dance inside the file, played with the policy's own reference: it stays up with a small keypoint
     error (22 mm measured; the bound leaves room for other platforms' physics, far below the floor), where the same

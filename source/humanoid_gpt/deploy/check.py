@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from humanoid_gpt.deploy.check_items import ATOL, RTOL, Declared, PolicyCheck, check_gain, differing, in_robot_order
+from humanoid_gpt.deploy.check_motion import check_foreign_default, check_motion_export, layout_of
+from humanoid_gpt.deploy.layouts import LayoutError
 from humanoid_gpt.deploy.layouts import mjlab as mjlab_layout
 from humanoid_gpt.deploy.onnx import (
     ONNX_FORMAT,
@@ -40,65 +43,8 @@ BEYONDMIMIC_KEYS = mjlab_layout.METADATA
 BEYONDMIMIC_TERM_SIZES = mjlab_layout.TERM_SIZES
 """Sizes of the observation terms of the BeyondMimic / mjlab G1 tracking task (160 values in all)."""
 
-STATUSES = ("ok", "mismatch", "warning", "info", "skipped")
-RTOL, ATOL = 2e-3, 2e-3
-"""BeyondMimic writes three decimals: values agree to them."""
-
-
-@dataclass
-class CheckItem:
-    name: str
-    status: str  # one of STATUSES
-    detail: str
-    fix: str = ""
-
-
-@dataclass
-class PolicyCheck:
-    """The items checked for one file; ``dynamic`` holds the standing trials (None when not run)."""
-
-    path: str
-    robot: str
-    source: str  # "humanoid_gpt", "beyondmimic" or "unknown"
-    items: list[CheckItem] = field(default_factory=list)
-    dynamic: dict | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not any(i.status == "mismatch" for i in self.items)
-
-    def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
-        self.items.append(CheckItem(name, status, detail, fix))
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "robot": self.robot,
-            "source": self.source,
-            "ok": self.ok,
-            "items": [asdict(i) for i in self.items],
-            "dynamic": self.dynamic,
-        }
-
 
 # Reading the file ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Declared:
-    """What a policy file says about the robot it was made for, in the file's own joint order."""
-
-    joint_names: list[str]
-    kp: np.ndarray | None = None
-    kd: np.ndarray | None = None
-    action_scale: np.ndarray | None = None
-    effort_limit: np.ndarray | None = None
-    default_joint_pos: np.ndarray | None = None
-    control_dt: float | None = None
-    physics_dt: float | None = None
-    quaternion: str | None = None
-    observation: list[tuple[str, int | None]] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
 
 
 _csv = mjlab_layout.csv_values
@@ -141,6 +87,26 @@ def _declared_beyondmimic(props: dict) -> Declared:
     )
 
 
+def _declared_holosoma(path: Path, g1: G1) -> Declared:
+    """holosoma's JSON metadata (``dof_names``, ``kp``, ``kd``); the rest of its interface is fixed by its exporter:
+    actions about its knees-bent default pose with scale 1, the six observation terms in sorted name order."""
+    from humanoid_gpt.deploy.layouts import holosoma
+
+    order, kp, kd = holosoma.policy_joints(path, g1)
+    names = [g1.joint_names[i] for i in order]
+    return Declared(
+        joint_names=names,
+        kp=kp,
+        kd=kd,
+        observation=list(holosoma.OBSERVATION_TERMS),
+        meta={"_layout": "holosoma"},
+        fixed={
+            "action_scale": "1.0 on every joint: holosoma's G1 tracking export (not in the file)",
+            "default_joint_pos": "the knees-bent keyframe of holosoma's g1_29dof config (not in the file)",
+        },
+    )
+
+
 def _io_sizes(model) -> tuple[int | None, int | None]:
     """The last dimension of the graph's first 2-D input (the observation) and of its first output (the action)."""
 
@@ -154,43 +120,6 @@ def _io_sizes(model) -> tuple[int | None, int | None]:
 
 
 # Comparisons --------------------------------------------------------------------------------------------------------
-
-
-def _in_robot_order(declared: Declared, values: np.ndarray | None, g1: G1) -> np.ndarray | None:
-    if values is None or len(values) != len(declared.joint_names):
-        return None
-    index = {n: i for i, n in enumerate(declared.joint_names)}
-    if any(n not in index for n in g1.joint_names):
-        return None
-    return np.array([values[index[n]] for n in g1.joint_names])
-
-
-def _differing(g1: G1, got: np.ndarray, want: np.ndarray) -> str:
-    bad = np.flatnonzero(~np.isclose(got, want, rtol=RTOL, atol=ATOL))
-    shown = ", ".join(f"{g1.joint_names[i]} {got[i]:.4g} (robot {want[i]:.4g})" for i in bad[:4])
-    return f"{len(bad)} joints differ: {shown}{', ...' if len(bad) > 4 else ''}"
-
-
-def _check_gain(check: PolicyCheck, name: str, got, want, other, g1: G1) -> None:
-    """kp or kd: equal, swapped with the other gain, uniformly scaled, or different per joint."""
-    formula = "armature (2 pi 10 Hz)^2" if name == "kp" else "2 * 2 * armature * 2 pi 10 Hz"
-    if got is None:
-        check.add(name, "mismatch", "not in the file (or not for every joint)", "export the gains with the policy")
-        return
-    if np.allclose(got, want, rtol=RTOL, atol=ATOL):
-        check.add(name, "ok", f"{name} = {formula} on all 29 joints (by name)")
-        return
-    if np.allclose(got, other, rtol=RTOL, atol=ATOL):
-        check.add(name, "mismatch", "kp and kd are swapped", "swap joint_stiffness and joint_damping back")
-        return
-    ratio = got / want
-    if np.allclose(ratio, ratio.mean(), rtol=RTOL):
-        detail = f"{name} is {ratio.mean():.3g}x the robot's on every joint"
-    else:
-        detail = _differing(g1, got, want)
-    check.add(
-        name, "mismatch", detail, f"{name} must be {formula} per joint (hgpt robot info); retrain or export again"
-    )
 
 
 def _check_joints(check: PolicyCheck, declared: Declared, g1: G1, ours: bool) -> str | None:
@@ -365,32 +294,45 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
             check.add("metadata", "ok", "BeyondMimic / mjlab exporter keys")
         declared = _declared_beyondmimic(props)
     else:
-        layout = _layout_of(path)
-        if layout is not None:  # a layout without metadata (TWIST2, the Humanoid-GPT release): its actuation is known
+        layout = layout_of(path)
+        if layout is not None and layout.name == "holosoma":
+            check.source = layout.name
+            try:
+                declared = _declared_holosoma(path, g1)
+            except LayoutError as e:
+                check.add("metadata", "mismatch", str(e).removeprefix(f"{path}: "), "export the policy again")
+                return check, None
+            check.add("metadata", "ok", "holosoma's JSON dof_names / kp / kd")
+        elif layout is not None:  # a layout without metadata (TWIST2, the release): its actuation is known
             check.source = layout.name
             check.add("metadata", "ok", f"none needed: recognised as {layout.name} ({layout.summary})")
             return check, Declared(list(g1.joint_names), meta={"_layout": layout.name})
-        check.add(
-            "metadata",
-            "mismatch",
-            "no deployment metadata (neither humanoid_gpt's nor BeyondMimic's keys)",
-            "export with `hgpt export onnx` (or BeyondMimic's / mjlab's exporter): gains and order travel with it",
-        )
-        return check, None
+        else:
+            check.add(
+                "metadata",
+                "mismatch",
+                "no deployment metadata (neither humanoid_gpt's nor BeyondMimic's keys)",
+                "export with `hgpt export onnx` (or BeyondMimic's / mjlab's exporter): gains and order travel with it",
+            )
+            return check, None
     ours = check.source == "humanoid_gpt"
     order = _check_joints(check, declared, g1, ours)
     if order is not None or sorted(declared.joint_names) == sorted(g1.joint_names):
-        kp = _in_robot_order(declared, declared.kp, g1)
-        kd = _in_robot_order(declared, declared.kd, g1)
-        _check_gain(check, "kp", kp, g1.kp, g1.kd, g1)
-        _check_gain(check, "kd", kd, g1.kd, g1.kp, g1)
+        kp = in_robot_order(declared, declared.kp, g1)
+        kd = in_robot_order(declared, declared.kd, g1)
+        check_gain(check, "kp", kp, g1.kp, g1.kd, g1)
+        check_gain(check, "kd", kd, g1.kd, g1.kp, g1)
         items = [("effort_limit", g1.effort_limit, "effort limit"), ("action_scale", g1.action_scale, "action scale")]
         if ours:
             items.append(("default_joint_pos", g1.default_joint_pos, "default pose"))
-        else:
-            _check_foreign_default(check, declared, g1)
+        elif "default_joint_pos" not in declared.fixed:
+            check_foreign_default(check, declared, g1)
+        for key, detail in declared.fixed.items():
+            check.add(key.replace("_joint_pos", " pose").replace("_", " "), "info", detail)
         for key, want, what in items:
-            got = _in_robot_order(declared, getattr(declared, key), g1)
+            if key in declared.fixed:
+                continue
+            got = in_robot_order(declared, getattr(declared, key), g1)
             if getattr(declared, key) is None:
                 status = "mismatch" if key in ("action_scale", "default_joint_pos") else "info"
                 check.add(what, status, "not in the file", "export it with the policy" if status == "mismatch" else "")
@@ -407,12 +349,12 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
                     "default pose": "actions are offsets from the default pose: use the G1's (pelvis 0.78 m, "
                     "hip pitch -0.1, knee 0.3, ankle -0.2, shoulder 0.2 / +-0.3, elbow 1.28)",
                 }
-                check.add(what, "mismatch", _differing(g1, got, want), fixes[what])
+                check.add(what, "mismatch", differing(g1, got, want), fixes[what])
     _check_rates(check, declared)
     _check_quaternion(check, declared)
     feedable = _check_observation(check, declared, obs_size, ours)
     if not ours:
-        _check_motion_export(check, path, g1)
+        check_motion_export(check, path, g1)
     if action_size is not None and action_size != g1.num_joints:
         check.add("actions", "mismatch", f"{action_size} actions per step for {g1.num_joints} joints", "export again")
     else:
@@ -430,288 +372,6 @@ def check_static(path: str | Path, g1: G1) -> tuple[PolicyCheck, Declared | None
         check.add("action convention", "info", "q = q_ref + a scale" if relative else "q = q_default + a scale")
         declared.meta["_feedable"] = feedable and declared.meta.get("graph") == "streaming"
     return check, declared
-
-
-# Motion exports (mjlab / BeyondMimic): the embedded motion and the normaliser against the metadata -----------------
-
-KNEES_BENT = {
-    **{
-        f"{side}_{joint}_joint": v
-        for side in ("left", "right")
-        for joint, v in (("hip_pitch", -0.312), ("knee", 0.669))
-    },
-    **{f"{side}_{joint}_joint": v for side in ("left", "right") for joint, v in (("ankle_pitch", -0.363),)},
-    **{
-        f"{side}_{joint}_joint": v
-        for side in ("left", "right")
-        for joint, v in (("elbow", 0.6), ("shoulder_pitch", 0.2))
-    },
-    "left_shoulder_roll_joint": 0.2,
-    "right_shoulder_roll_joint": -0.2,
-}
-"""The knees-bent keyframe mjlab's and BeyondMimic's G1 tracking configs train about (``KNEES_BENT_KEYFRAME``)."""
-FK_TOLERANCE = 0.02
-"""m: forward kinematics of the motion's joints from its anchor pose puts its bodies this close to body_pos_w."""
-Z_LIMIT = 1.5
-"""A term's observations on its own motion sit within this many of the normaliser's standard deviations."""
-
-
-def _layout_of(path: Path):
-    """The layout that recognises the file, or None."""
-    from humanoid_gpt.deploy.layouts import LayoutError, identify
-
-    try:
-        return identify(path)
-    except LayoutError:
-        return None
-
-
-def _check_motion_export(check: PolicyCheck, path: Path, g1: G1) -> None:
-    """The items only an mjlab / BeyondMimic file's interface, motion and normaliser can tell."""
-    from humanoid_gpt.deploy.layouts import LayoutError
-
-    layout = _layout_of(path)
-    if layout is None or layout.name != "mjlab":
-        return
-    try:
-        f = mjlab_layout.read_interface(path, g1)
-    except LayoutError as e:
-        check.add("interface", "mismatch", str(e).removeprefix(f"{path}: "), "export the policy again")
-        return
-    check.add("interface", "ok", f"the mjlab layout{' with its motion inside' if f.motion else ' (plain export)'}")
-    if f.motion:
-        _check_motion(check, f, g1)
-        _check_observation_order(check, f)
-
-
-def _check_foreign_default(check: PolicyCheck, declared: Declared, g1: G1) -> None:
-    """A foreign policy acts about its own default pose (the harness drives it so): a known G1 pose is ok; a known
-    pose written in another joint order than joint_names (the classic mistake) or an unknown pose is a mismatch."""
-    from humanoid_gpt.motion.io import joint_order_permutations
-
-    values = declared.default_joint_pos
-    poses = {"the robot's own": g1.default_joint_pos, "mjlab/BeyondMimic's knees-bent keyframe": None}
-    poses["mjlab/BeyondMimic's knees-bent keyframe"] = np.array([KNEES_BENT.get(n, 0.0) for n in g1.joint_names])
-    got = _in_robot_order(declared, values, g1)
-    if values is None or got is None:
-        check.add("default pose", "mismatch", "not in the file (or not one per joint)", "export it with the policy")
-        return
-    for label, pose in poses.items():
-        if np.allclose(got, pose, atol=ATOL):
-            check.add("default pose", "ok", f"{label} pose (the harness drives the policy about it)")
-            return
-    for label, pose in poses.items():
-        for order, perm in joint_order_permutations(g1).items():
-            if np.allclose(values, pose[perm], atol=ATOL):
-                check.add(
-                    "default pose",
-                    "mismatch",
-                    f"default_joint_pos is {label} pose in the {order} joint order, not in joint_names' order",
-                    "write default_joint_pos in the order of joint_names (the exporter's robot joint order)",
-                )
-                return
-    if (got < g1.joint_limits[:, 0] - ATOL).any() or (got > g1.joint_limits[:, 1] + ATOL).any():
-        check.add(
-            "default pose", "mismatch", "outside the joint limits: " + _differing(g1, got, got * 0), "export again"
-        )
-        return
-    label, pose = min(poses.items(), key=lambda kv: np.abs(got - kv[1]).max())
-    check.add(
-        "default pose",
-        "mismatch",
-        f"not a known G1 pose; against {label}: " + _differing(g1, got, pose),
-        "default_joint_pos must be the pose the policy was trained about (the robot's, or mjlab/BeyondMimic's "
-        "knees-bent keyframe), in joint_names' order",
-    )
-
-
-def _fk_error(g1: G1, f, t, order: list[int], xyzw: bool) -> float:
-    """Mean distance (m) between body_pos_w and forward kinematics of the motion's joints (read in ``order``) from its
-    anchor pose (read as w, x, y, z, or x, y, z, w)."""
-    from humanoid_gpt.deploy.layouts.embedded import clip_from_body_pose, in_g1_order
-    from humanoid_gpt.motion.kinematics import forward_kinematics
-
-    frames = np.linspace(0, len(t.joint_pos) - 1, min(len(t.joint_pos), 40)).astype(int)
-    a = f.body_names.index(f.anchor)
-    quat = t.body_quat[frames, a]
-    quat = quat[:, [3, 0, 1, 2]] if xyzw else quat
-    quat = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
-    joints = in_g1_order(order, t.joint_pos[frames])
-    clip = clip_from_body_pose(g1, "check", joints, f.anchor, t.body_pos[frames, a], quat, 50.0, {})
-    qpos = np.concatenate([clip.root_pos, clip.root_quat, clip.joint_pos], axis=1)
-    pos = forward_kinematics(g1, qpos, bodies=tuple(f.body_names)).pos
-    return float(np.linalg.norm(pos - t.body_pos[frames], axis=-1).mean())
-
-
-def _check_motion(check: PolicyCheck, f, g1: G1) -> None:
-    """The embedded motion against the metadata: joint order and quaternion order by forward kinematics (the
-    stored bodies must sit where the stored joints put them), the rate from joint_vel against joint_pos."""
-    from humanoid_gpt.motion.io import joint_order_permutations
-
-    t = mjlab_layout.motion_tables(f.path)
-    declared = _fk_error(g1, f, t, f.order, False)
-    if declared < FK_TOLERANCE:
-        check.add(
-            "motion kinematics",
-            "ok",
-            f"body_pos_w within {declared * 1000:.0f} mm of forward kinematics of "
-            "joint_pos in joint_names' order from the anchor pose (quaternions w, x, y, z)",
-        )
-    else:
-        tried = {
-            (order, xyzw): _fk_error(g1, f, t, [int(i) for i in perm], xyzw)
-            for order, perm in {"joint_names'": f.order, **joint_order_permutations(g1)}.items()
-            for xyzw in (False, True)
-        }
-        tried[("joint_names'", False)] = declared
-        (order, xyzw), best = min(tried.items(), key=lambda kv: kv[1])
-        if best >= FK_TOLERANCE:
-            check.add(
-                "motion kinematics",
-                "mismatch",
-                f"body_pos_w is {declared * 1000:.0f} mm from forward "
-                "kinematics of joint_pos, in every joint and quaternion order tried",
-                "the motion was made for another robot model: export it from the G1's MJCF",
-            )
-        elif xyzw:
-            check.add(
-                "quaternion order (motion)",
-                "mismatch",
-                f"body_quat_w is x, y, z, w: forward kinematics fits "
-                f"({best * 1000:.0f} mm, {declared * 1000:.0f} mm as w, x, y, z)",
-                "store body_quat_w as w, x, y, z (Isaac Lab and MuJoCo order)",
-            )
-        else:
-            check.add(
-                "joint order (motion)",
-                "mismatch",
-                f"joint_pos is in the {order} order, not joint_names' "
-                f"(forward kinematics {best * 1000:.0f} mm against {declared * 1000:.0f} mm)",
-                "write joint_names in the order the policy's joints (and its motion) are in",
-            )
-    dq, v = np.diff(t.joint_pos, axis=0), (t.joint_vel[1:] + t.joint_vel[:-1]) / 2
-    if (v * v).sum() < 1e-6:
-        check.add("control rate (motion)", "info", "the embedded motion is still: its rate cannot be told")
-        return
-    rate = float((v * v).sum() / (dq * v).sum())
-    if abs(rate / mjlab_layout.FPS - 1) < 0.1:
-        check.add(
-            "control rate (motion)", "ok", f"joint_vel matches joint_pos at {rate:.1f} Hz: one frame per 50 Hz step"
-        )
-    else:
-        check.add(
-            "control rate (motion)",
-            "mismatch",
-            f"the embedded motion's joint_vel matches its joint_pos at {rate:.0f} Hz; the graph advances one frame "
-            f"per control step (time_step) and the G1 tasks step at {mjlab_layout.FPS:g} Hz",
-            f"export the motion at {mjlab_layout.FPS:g} fps (csv_to_npz --output_fps 50), or run the policy at "
-            f"{rate:.0f} Hz",
-        )
-
-
-def _normalizer(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """rsl_rl's empirical normaliser at the graph's input, (x - mean) / (std + eps): its mean and std + eps; None
-    when the graph has none."""
-    from onnx import numpy_helper
-
-    graph = load_onnx_graph(path).graph
-    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    by_input = {}
-    for node in graph.node:
-        for name in node.input:
-            by_input.setdefault(name, []).append(node)
-    value = lambda name: consts.get(name) if consts.get(name) is not None and consts[name].size == dim else None  # noqa: E731
-    for sub in by_input.get("obs", []):
-        if sub.op_type != "Sub" or value(sub.input[1]) is None:
-            continue
-        for div in by_input.get(sub.output[0], []):
-            if div.op_type == "Div" and value(div.input[1]) is not None:
-                return value(sub.input[1]).reshape(-1), value(div.input[1]).reshape(-1)
-    return None
-
-
-def _term_score(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
-    """How far observations ``x`` (T, n) sit from a normaliser's statistics: the median over entries of the mean's
-    z-score plus the log of how much wider they spread (training noise and other motions only widen the
-    normaliser's spread: a narrower spread says nothing)."""
-    mh, sh = x.mean(0), x.std(0)
-    return float(np.median(np.abs(mh - mean) / std + np.maximum(0.0, np.log(np.maximum(sh, 1e-9) / std))))
-
-
-def _check_observation_order(check: PolicyCheck, f) -> None:
-    """Observation order against the graph's normaliser: the observation of the robot on its own motion, term by
-    term in the declared order, must sit within the normaliser's statistics; when another order of the same terms
-    fits and the declared one does not, the order is wrong."""
-    import itertools
-
-    stats = _normalizer(f.path, f.obs_dim)
-    if stats is None or not f.motion:
-        check.add("observation order", "info", "no embedded motion or normaliser in the graph: order not checked")
-        return
-    mean, std = stats
-    obs = _replay_observations(f)
-    offsets = np.cumsum([0] + [s for _, s in f.terms])[:-1]
-    per_term = {n: obs[:, o : o + s] for (n, s), o in zip(f.terms, offsets, strict=True)}
-    cache: dict[tuple[str, int], float] = {}
-
-    def score(order) -> list[float]:
-        out, offset = [], 0
-        for name, size in order:
-            if (name, offset) not in cache:
-                cache[(name, offset)] = _term_score(
-                    per_term[name], mean[offset : offset + size], std[offset : offset + size]
-                )
-            out.append(cache[(name, offset)])
-            offset += size
-        return out
-
-    declared = score(f.terms)
-    worst = max(declared)
-    if worst < Z_LIMIT:
-        check.add(
-            "observation order",
-            "ok",
-            f"each term on its own motion within the normaliser's statistics (worst {worst:.2f} sd)",
-        )
-        return
-    best = min(itertools.permutations(f.terms), key=lambda order: max(score(order)))
-    off = [n for (n, _), z in zip(f.terms, declared, strict=True) if z >= Z_LIMIT]
-    if max(score(best)) < Z_LIMIT:
-        check.add(
-            "observation order",
-            "mismatch",
-            f"terms {off} sit {worst:.1f} sd from the graph's normaliser; the order {', '.join(n for n, _ in best)} "
-            "fits it",
-            "write observation_names in the order the policy was trained on (the observation config's term order)",
-        )
-    else:
-        check.add(
-            "observation order",
-            "warning",
-            f"terms {off} sit up to {worst:.1f} sd from the graph's normaliser on the policy's own motion",
-            "check the observation terms and their order",
-        )
-
-
-def _replay_observations(f) -> np.ndarray:
-    """The policy's observations (T, D) with the robot on its motion frame by frame, its actions fed back."""
-    import torch
-
-    from humanoid_gpt.deploy.layouts.embedded import MotionGraph
-
-    t = mjlab_layout.motion_tables(f.path)
-    robot, ref = mjlab_layout.reference_robot(f, t)
-    graph, last, rows = MotionGraph(f.path), torch.zeros(1, 29), []
-    for k in range(min(len(t.joint_pos), 500)):
-        state = mjlab_layout.Robot(*(v[k : k + 1] for v in robot))
-        frame = mjlab_layout.Reference(*(v[k : k + 1] for v in ref))
-        x = mjlab_layout.assemble(f, mjlab_layout.observation_terms(state, frame, last))
-        rows.append(x[0])
-        last = torch.from_numpy(graph.run(x[0], k)[0][None]).float()
-    return np.stack(rows)
 
 
 # Dynamic check ------------------------------------------------------------------------------------------------------
@@ -828,7 +488,7 @@ def hypotheses(g1: G1, declared: Declared) -> list[Hypothesis]:
             order=joint_order_permutations(g1)["isaaclab"],
         )
     ]
-    kp, kd = _in_robot_order(declared, declared.kp, g1), _in_robot_order(declared, declared.kd, g1)
+    kp, kd = in_robot_order(declared, declared.kp, g1), in_robot_order(declared, declared.kd, g1)
     if kp is not None and kd is not None and not (np.allclose(kp, g1.kp) and np.allclose(kd, g1.kd)):
         out.append(Hypothesis("gains from the file", "set the robot's kp / kd to the file's", kp=kp, kd=kd))
     out += [
@@ -874,7 +534,7 @@ def check_policy(
         return check
     if declared is None:
         check.add(name, "skipped", "the file could not be read")
-    elif check.source != "humanoid_gpt" and _layout_of(path) is not None:
+    elif check.source != "humanoid_gpt" and layout_of(path) is not None:
         _check_layout_dynamic(check, path, g1, seconds)
     elif check.source != "humanoid_gpt":
         check.add(

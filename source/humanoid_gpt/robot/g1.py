@@ -88,6 +88,19 @@ _MOTORS: dict[str, tuple[float, float]] = {
     "wrist_yaw": (ARMATURE_4010, 5.0),
 }
 
+KNEES_BENT_POSE: dict[str, float] = {
+    **{
+        f"{side}_{joint}_joint": value
+        for side in ("left", "right")
+        for joint, value in (("hip_pitch", -0.312), ("knee", 0.669), ("ankle_pitch", -0.363), ("shoulder_pitch", 0.2))
+        + (("elbow", 0.6),)
+    },
+    "left_shoulder_roll_joint": 0.2,
+    "right_shoulder_roll_joint": -0.2,
+}
+"""The knees-bent keyframe other labs' G1 trackers act about, by joint name (other joints 0): mjlab's and
+BeyondMimic's ``KNEES_BENT_KEYFRAME``, holosoma's ``g1_29dof`` ``default_joint_angles``."""
+
 DEFAULT_ROOT_HEIGHT = 0.78
 _DEFAULT_JOINT_POS: dict[str, float] = {
     "left_hip_pitch_joint": -0.1,

@@ -38,25 +38,23 @@ from humanoid_gpt import rotations as R
 from humanoid_gpt.deploy.layouts import Layout, LayoutError, LayoutPolicy, OnnxSignature, embedded, onnx_signature
 from humanoid_gpt.deploy.layouts.embedded import in_g1_order, joint_order
 from humanoid_gpt.motion.clip import MotionClip
-from humanoid_gpt.robot.g1 import G1, Actuation
+from humanoid_gpt.robot.g1 import G1, KNEES_BENT_POSE, Actuation
 
-OBS_DIM = 154
+OBSERVATION_TERMS = (
+    ("actions", 29),
+    ("base_ang_vel", 3),
+    ("dof_pos", 29),
+    ("dof_vel", 29),
+    ("motion_command", 58),
+    ("motion_ref_ori_b", 6),
+)
+"""Its observation terms in the order its exporter concatenates them (sorted by name)."""
+OBS_DIM = sum(size for _, size in OBSERVATION_TERMS)  # 154
 REF_BODY = "torso_link"
 OUTPUT_SIZES = (29, 29, 29, 3, 4)  # actions, joint_pos, joint_vel, ref_pos_xyz, ref_quat_xyzw: the exporter's order
 METADATA = ("dof_names", "kp", "kd")
 ACTION_CLIP = 100.0
 FPS = 50.0
-DEFAULT = {
-    **{
-        f"{side}_{joint}_joint": value
-        for side in ("left", "right")
-        for joint, value in (("hip_pitch", -0.312), ("knee", 0.669), ("ankle_pitch", -0.363), ("shoulder_pitch", 0.2))
-        + (("elbow", 0.6),)
-    },
-    "left_shoulder_roll_joint": 0.2,
-    "right_shoulder_roll_joint": -0.2,
-}
-"""holosoma's G1 default pose by joint name (``default_joint_angles`` of its ``g1_29dof`` robot); other joints 0."""
 
 
 def fits(sig: OnnxSignature) -> bool:
@@ -99,7 +97,7 @@ def policy_joints(path: Path, g1: G1) -> tuple[list[int], np.ndarray, np.ndarray
 
 def actuation(path: Path, g1: G1) -> Actuation:
     order, kp, kd = policy_joints(path, g1)
-    default = tuple(DEFAULT.get(n, 0.0) for n in g1.joint_names)
+    default = tuple(KNEES_BENT_POSE.get(n, 0.0) for n in g1.joint_names)  # its g1_29dof default
     effort = tuple(g1.effort_limit.tolist())
     return Actuation(
         "holosoma", tuple(in_g1_order(order, kp)), tuple(in_g1_order(order, kd)), effort, default, (1.0,) * 29
