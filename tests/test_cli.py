@@ -54,6 +54,12 @@ def test_main_prints_a_preset_to_copy_and_refuses_a_missing_config(tmp_path, cap
     assert "experts.max_iterations=-1 must be positive" in capsys.readouterr().err
     assert main(["main", "--config", str(tmp_path / "nope.yaml")]) == 2
     assert "no such main-job config" in capsys.readouterr().err
+    smaller = tmp_path / "smaller.yaml"  # an override is checked with the preset it changes, naming both files
+    smaller.write_text("experts: {num_envs: 0}\n")
+    assert main(["main", "--preset", "gpu", "--override", str(smaller)]) == 2
+    assert f"gpu.yaml + {smaller}: experts.num_envs=0 must be positive" in capsys.readouterr().err
+    assert main(["main", "--preset", "gpu", "--override", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such main-job overrides file" in capsys.readouterr().err
 
 
 def test_robot_info_lists_all_joints(capsys):

@@ -27,7 +27,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.print_config:
         print(preset_path(args.print_config).read_text(), end="")
         return 0
-    cfg = load_main_config(args.config or preset_path(args.preset))
+    cfg = load_main_config(args.config or preset_path(args.preset), args.override or ())
     if args.out:
         cfg = dataclasses.replace(cfg, output=str(args.out.resolve()))
     out = run_main(cfg, until=args.until)
@@ -426,6 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--preset", choices=PRESETS, default="demo", help="a packaged preset (default: demo)")
     which.add_argument("--config", type=Path, help="a preset file of your own (start from --print-config demo)")
     which.add_argument("--print-config", choices=PRESETS, metavar="PRESET", help="print a preset's file and exit")
+    m.add_argument(
+        "--override",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="a YAML file of fields merged over the preset, in order (configs/main/gpu-smoke.yaml: the gpu preset at "
+        "smoke sizes); repeatable",
+    )
     m.add_argument("--out", type=out_folder, help="output folder (default: $HGPT_OUTPUT_ROOT/main/<preset name>)")
     m.add_argument("--until", choices=STAGES, help="stop after this stage")
     m.set_defaults(func=_main)

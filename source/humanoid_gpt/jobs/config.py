@@ -2,6 +2,9 @@
 read into nested dataclasses with every mistake named (file, field, fix).
 
 A preset is a plain file: ``hgpt main --print-config demo > mine.yaml``, edit, ``hgpt main --config mine.yaml``.
+An overrides file changes a few fields of a preset and keeps the rest (``hgpt main --preset gpu --override
+configs/main/gpu-smoke.yaml``: the gpu preset at smoke sizes): mappings merge field by field, any other value (a list,
+a number) replaces the preset's.
 Sections: ``corpus`` (a corpus config, :mod:`humanoid_gpt.governance.corpus`, whose ``output`` the job sets; a source
 with ``optional: true`` is skipped when its files are absent), ``hme`` (:class:`~humanoid_gpt.hme.config.HMEConfig`
 fields but ``sources``/``output``), ``experts``, ``distill`` (``dagger``: :class:`~humanoid_gpt.students.dagger.
@@ -11,6 +14,7 @@ DaggerConfig` fields), ``export`` and ``evaluate``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -82,7 +86,7 @@ class ExportStage:
     quantize: list[str] = field(default_factory=list)  # int8-dynamic, fp16, ... (deploy.quantize)
     parity_steps: int = 64  # streaming ONNX against PyTorch, step by step, on random observations
     parity_tolerance: float = 1e-5
-    tensorrt: bool = False  # also build a TensorRT engine (needs tensorrt and a GPU)
+    tensorrt: bool = False  # also build a TensorRT engine; where it cannot (no tensorrt or no GPU): skipped, saying why
 
 
 @dataclass(frozen=True)
@@ -136,20 +140,45 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("humanoid_gpt.jobs") / "presets" / f"{name}.yaml"))
 
 
-def load_main_config(path: str | Path) -> MainConfig:
-    """A :class:`MainConfig` from a YAML file; unknown fields, wrong types and impossible values are errors naming
-    the file and the field."""
-    path = Path(path)
-    raw = read_yaml(path, f"main-job config (use --preset {'|'.join(PRESETS)}, or a YAML file)")
+def load_main_config(path: str | Path, overrides: Sequence[str | Path] = ()) -> MainConfig:
+    """A :class:`MainConfig` from a YAML file with the ``overrides`` files merged over it in order (module
+    docstring); unknown fields, wrong types and impossible values are errors naming the files and the field."""
+    raw = _read_config(Path(path), f"main-job config (use --preset {'|'.join(PRESETS)}, or a YAML file)")
+    where = str(path)
+    for extra in overrides:
+        raw = merge_override(raw, _read_config(Path(extra), "main-job overrides"), f"{extra}:")
+        where += f" + {extra}"
+    cfg = build_dataclass(MainConfig, raw, where)
+    cfg = dataclasses.replace(cfg, source=where)
+    check(cfg)
+    return cfg
+
+
+def _read_config(path: Path, what: str) -> dict:
+    raw = read_yaml(path, what)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a main-job config is a mapping (name, corpus, hme, experts, ...)")
+        raise ConfigError(f"{path}: a {what} file is a mapping (name, corpus, hme, experts, ...)")
     version = raw.pop("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise ConfigError(f"{path}: schema_version {version} is not {SCHEMA_VERSION}, the one this version reads")
-    cfg = build_dataclass(MainConfig, raw, str(path))
-    cfg = dataclasses.replace(cfg, source=str(path))
-    check(cfg)
-    return cfg
+    return raw
+
+
+def merge_override(base: dict, override: dict, where: str) -> dict:
+    """``base`` with ``override`` merged in: a mapping over a mapping merges field by field, any other value replaces
+    (a list of sources replaces the whole list). A mapping given where the base holds a list or a number is refused,
+    naming the field: it would silently drop the base's value."""
+    out = dict(base)
+    for key, value in override.items():
+        field_name = f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+        old = base.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[key] = merge_override(old, value, field_name)
+        elif isinstance(value, dict) and old is not None:
+            raise ConfigError(f"{field_name}: a mapping cannot merge into the preset's value {old!r}; give a value")
+        else:
+            out[key] = value
+    return out
 
 
 def check(cfg: MainConfig) -> None:
@@ -194,9 +223,25 @@ def check(cfg: MainConfig) -> None:
     unknown = sorted(set(v.unseen_sources) - names)
     if unknown:
         raise ConfigError(f"{where}: evaluate.unseen_sources {unknown} are not corpus sources ({sorted(names)})")
+    _check_dagger(d, where)
+
+
+def _check_dagger(d: DistillStage, where: str) -> None:
+    """The DAgger settings as every student of the stage will read them: a rollout that is not whole windows of a
+    student's context is refused now, not after the experts trained."""
+    from humanoid_gpt.students.config import context_overrides, preset
     from humanoid_gpt.students.dagger import DaggerConfig
 
-    check_bounds(build_dataclass(DaggerConfig, d.dagger, f"{where}: distill.dagger"), f"{where}: distill.dagger.")
+    dagger = build_dataclass(DaggerConfig, d.dagger, f"{where}: distill.dagger")
+    check_bounds(dagger, f"{where}: distill.dagger.")
+    for name in [d.student, *d.baselines]:
+        try:
+            student = preset(
+                name, **({"context": d.context} if d.context else {}), **context_overrides(name, d.context)
+            )
+            dagger.validate(student.context)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: distill ({name}): {e}") from None
 
 
 def _check_corpus(corpus: dict, where: str) -> None:
