@@ -26,6 +26,20 @@ def import_tensorrt():
     return tensorrt
 
 
+def tensorrt_unavailable() -> str | None:
+    """Why this machine cannot build an engine (no ``tensorrt`` package, or no CUDA GPU that torch sees), or None
+    when it can. The main job skips its engine for this stated reason instead of failing after the training."""
+    try:
+        import_tensorrt()
+    except HGPTError as e:
+        return str(e)
+    import torch
+
+    if not torch.cuda.is_available():
+        return "building a TensorRT engine needs an NVIDIA GPU with its driver, and torch sees no CUDA device"
+    return None
+
+
 def build_engine(
     onnx_path: str | Path, out: str | Path | None = None, fp16: bool = False, max_batch: int = 4096
 ) -> Path:

@@ -492,13 +492,33 @@ def export_stage(cfg: MainConfig, distill: StageResult, g1: G1, log: Callable[[s
             from humanoid_gpt.deploy.quantize import quantize_onnx
 
             out["quantized"] = {s: quantize_onnx(paths["streaming"], s).name for s in x.quantize}
-        if x.tensorrt:
+        if unbuildable:
+            log(
+                f"[export] TensorRT engine skipped: {unbuildable}. Build it on the machine that runs it: "
+                f"hgpt export tensorrt {work.with_name('export') / paths['streaming'].name}"
+            )
+            out["tensorrt_skipped"] = unbuildable
+        elif x.tensorrt:
             from humanoid_gpt.deploy.tensorrt import build_engine
 
             out["tensorrt"] = Path(build_engine(paths["streaming"], work / "student.engine")).name
         return out
 
-    return Stage("export", {"export": _key(cfg.export), "distill": distill.key_hash}, build)
+    key = {"export": _key(cfg.export), "distill": distill.key_hash}
+    unbuildable = tensorrt_skip_reason(cfg)
+    if unbuildable:  # a rerun where TensorRT works rebuilds the stage, engine included
+        key["tensorrt_skipped"] = True
+    return Stage("export", key, build)
+
+
+def tensorrt_skip_reason(cfg: MainConfig) -> str | None:
+    """Why the export stage will not build the TensorRT engine the config asks for on this machine; None when it
+    builds one or none is asked for."""
+    if not cfg.export.tensorrt:
+        return None
+    from humanoid_gpt.deploy.tensorrt import tensorrt_unavailable
+
+    return tensorrt_unavailable()
 
 
 # 6. sim2sim -------------------------------------------------------------------------------------------------------
@@ -676,6 +696,9 @@ def run_main(cfg: MainConfig, g1: G1 | None = None, until: str | None = None) ->
     _check_teacher(cfg, g1)
     started = time.time()
     log(f"main job {cfg.name!r} ({cfg.source or 'in-memory config'}) -> {out}; humanoid_gpt {__version__}")
+    unbuildable = tensorrt_skip_reason(cfg)
+    if unbuildable:  # said now, not after the training: the user may rather run where the engine can be built
+        log(f"export.tensorrt: the export stage will skip the TensorRT engine on this machine: {unbuildable}")
     write_text_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
     done: dict[str, StageResult] = {}
 

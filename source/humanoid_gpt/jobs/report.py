@@ -70,6 +70,18 @@ def _seconds(result: StageResult) -> float:
     return float(marker.get("seconds", result.seconds))
 
 
+def _tensorrt_line(export: dict) -> str:
+    """The TensorRT engine the config asked for: its file, or why this machine skipped it and how to build it."""
+    if "tensorrt" in export:
+        return f" TensorRT engine: `{export['tensorrt']}`."
+    if "tensorrt_skipped" in export:
+        return (
+            f" TensorRT engine: skipped ({export['tensorrt_skipped']}); build it on the machine that runs it with "
+            f"`hgpt export tensorrt export/{export['streaming']}`."
+        )
+    return ""
+
+
 def _rel(path: Path, start: Path) -> str:
     import os
 
@@ -134,7 +146,7 @@ def markdown(cfg: MainConfig, done: dict[str, StageResult], out: Path) -> str:
         "",
         f"`{export.summary['streaming']}` (streaming, one step per control tick) and `{export.summary['windowed']}`; "
         f"max |ONNX - PyTorch| over {cfg.export.parity_steps} streamed steps: {export.summary['parity_max_abs']:.1e} "
-        f"(tolerance {cfg.export.parity_tolerance:g}).",
+        f"(tolerance {cfg.export.parity_tolerance:g}).{_tensorrt_line(export.summary)}",
         "",
         "## Stages",
         "",
