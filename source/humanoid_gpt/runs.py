@@ -22,7 +22,7 @@ import torch
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import atomic_write
+from humanoid_gpt.io_utils import atomic_write, sha256_file
 
 
 class CheckpointError(HGPTError):
@@ -45,7 +45,7 @@ def config_hash(*configs: dict) -> str:
 
 
 def robot_hash(xml_path: Path) -> str:
-    return hashlib.sha256(Path(xml_path).read_bytes()).hexdigest()[:16]
+    return sha256_file(xml_path)[:16]
 
 
 def seed_everything(seed: int) -> None:

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import atomic_write
+from humanoid_gpt.io_utils import atomic_write, sha256_file
 
 LAFAN1_URL = "https://huggingface.co/datasets/unitreerobotics/LAFAN1_Retargeting_Dataset/resolve/main/g1"
 
@@ -30,14 +30,6 @@ def lafan1_checksums() -> dict[str, str]:
     """File name -> sha256 of the 40 LAFAN1 G1 clips."""
     text = resources.files("humanoid_gpt.data").joinpath("lafan1_g1.sha256").read_text()
     return {name: digest for digest, name in (line.split() for line in text.splitlines() if line.strip())}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch_lafan1(dest: Path | None = None, base_url: str | None = None, timeout: float = 60.0) -> list[Path]:

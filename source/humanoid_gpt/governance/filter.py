@@ -33,7 +33,7 @@ from typing import Literal
 import mujoco
 import numpy as np
 
-from humanoid_gpt.errors import HGPTError
+from humanoid_gpt.errors import ConfigError, HGPTError
 from humanoid_gpt.governance.quality import (
     SUPPORT_GROUPS,
     FrameMeasures,
@@ -41,6 +41,7 @@ from humanoid_gpt.governance.quality import (
     frame_measures,
     quality_from_measures,
 )
+from humanoid_gpt.io_utils import read_yaml
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1
 
@@ -181,15 +182,13 @@ class FilterConfigError(HGPTError, ValueError):
 def load_filter_config(path: str | Path | None) -> FilterConfig:
     """The filter settings of a YAML file: its ``filters:`` section (a corpus config) or the whole mapping; the
     defaults when ``path`` is None."""
-    import yaml
-
     if path is None:
         return FilterConfig()
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise FilterConfigError(f"{path}: cannot read filter settings ({e})") from e
+        raw = read_yaml(path, "filter settings") or {}
+    except ConfigError as e:
+        raise FilterConfigError(str(e)) from e
     if not isinstance(raw, dict):
         raise FilterConfigError(f"{path}: a mapping of filter settings (or a corpus config with filters:) expected")
     section = raw.get("filters", raw if "sources" not in raw else {})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import ConfigError, HGPTError
-from humanoid_gpt.io_utils import contained_path
+from humanoid_gpt.io_utils import contained_path, read_yaml
 from humanoid_gpt.typed_config import build_dataclass
 
 
@@ -190,13 +190,8 @@ def load_config(path: str | Path | None = None, **overrides) -> HMEConfig:
     """An :class:`HMEConfig` from a YAML file (missing keys take the defaults), with ``overrides`` on top."""
     data: dict = {}
     if path is not None:
-        import yaml
-
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"cannot read HME config {path}: {e}") from e
+        data = read_yaml(path, "HME config") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: an HME config is a YAML mapping of settings")
     pae = {**(data.pop("pae", None) or {}), **overrides.pop("pae", {})}

@@ -16,7 +16,7 @@ import numpy as np
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.hme.config import HMEConfig, partition_kind
 from humanoid_gpt.hme.features import clip_label, frame_features
-from humanoid_gpt.io_utils import glob_files
+from humanoid_gpt.io_utils import glob_files, sha256_file
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.io import MOTION_SUFFIXES
 
@@ -36,11 +36,7 @@ class CorpusClip:
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:HASH_CHARS]
+    return sha256_file(path)[:HASH_CHARS]
 
 
 def _expand(source: str, root: Path) -> list[Path]:

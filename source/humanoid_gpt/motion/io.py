@@ -268,7 +268,7 @@ def fps_from_dataset_rule(path: str | Path) -> tuple[float, str] | None:
         return None
     if _LAFAN1_NAME.fullmatch(path.stem):
         return LAFAN1_FPS, "LAFAN1-G1 is 30 fps (file named <action><n>_subject<k>.csv)"
-    from humanoid_gpt.data.fetch import sha256_file
+    from humanoid_gpt.io_utils import sha256_file
 
     try:
         name = _lafan1_digests().get(sha256_file(path))
