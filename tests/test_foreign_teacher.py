@@ -22,9 +22,6 @@ def test_one_dagger_iteration_with_twist2_labels_states(twist2_file, g1, lafan1_
     meta = payload["meta"]
     assert meta["actuation"]["name"] == "twist2" and meta["teachers"] == {"walk": str(twist2_file)}
     assert meta["tracking"]["action_relative_to_reference"] is False
-    # Rollouts end on falls only: our end-effector and drift terms shape our experts, not another lab's tracker.
-    terms = meta["tracking"]["terminations"]
-    assert terms["end_effector_height"] == 0.0 and terms["root_xy_drift"] == 0.0 and terms["anchor_height"] > 0
     labels = torch.cat([torch.as_tensor(r["labels"]) for r in payload["buffer"]["rollouts"]])
     assert labels.shape[-1] == 29 and torch.isfinite(labels).all()
     # The teacher drove every step (beta 1): real, varied commands within its clip, not zeros.
