@@ -351,6 +351,7 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
     def build(work: Path) -> dict:
         import torch
 
+        from humanoid_gpt.deploy.policies import policy_setup
         from humanoid_gpt.experts.registry import ExpertRegistry
         from humanoid_gpt.students import build_student, context_overrides, preset
         from humanoid_gpt.students.checkpoint import save_student, student_meta
@@ -358,7 +359,6 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
         from humanoid_gpt.students.distill import (
             DistillRun,
             distill,
-            foreign_teacher,
             foreign_teacher_task,
             teacher_task,
         )
@@ -366,6 +366,11 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
         d = cfg.distill
         teacher = d.teacher_path()
         registry_path = None if teacher else experts.folder / "registry.json"
+        if teacher is None:
+            actuated, tracking = g1, teacher_task(ExpertRegistry.load(registry_path))[1]
+        else:  # the untrained student acts as the trained one: under the teacher's actuation
+            foreign = policy_setup(str(teacher), g1, d.teacher_layout)
+            actuated, tracking = foreign.g1, foreign_teacher_task(foreign)
         out = {}
         for name in [d.student, *d.baselines]:
             run = DistillRun(
@@ -400,11 +405,6 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
                 distill(run, g1)
             ckpt = latest_checkpoint(folder, "student")
             student_cfg = preset(name, **({"context": d.context} if d.context else {}), **run.overrides)
-            foreign = foreign_teacher(run, g1)
-            if foreign is None:
-                actuated, tracking = g1, teacher_task(ExpertRegistry.load(registry_path))[1]
-            else:  # the untrained student acts as the trained one: under the teacher's actuation
-                actuated, tracking = foreign.g1, foreign_teacher_task(foreign)
             torch.manual_seed(run.dagger.seed)  # the same initialisation recipe as the run: the "before" row
             untrained = save_student(
                 work / "untrained" / f"{name}.pt",
