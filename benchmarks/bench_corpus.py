@@ -3,7 +3,7 @@
 1. Builds a corpus from ``--clips`` LAFAN1-G1 takes (and, with ``--bvh``, the LAFAN1 BVH takes retargeted) with the
    default filter and warps, in a fresh folder: prints source frames read per second and corpus frames (50 Hz,
    warps included, forward kinematics cached) written per second of wall time.
-2. Loads the motion library for every clip of that corpus twice: ``MotionLibrary.from_corpus`` (memory-mapped
+2. Loads the motion library for every clip of that corpus twice: ``governance.store.load_library`` (memory-mapped
    shards, no forward kinematics) and the way it is done without a corpus (read the CSVs, cut the same segments,
    time-warp them, ``MotionLibrary.from_clips``, which runs forward kinematics on every frame), checks the two
    libraries are equal, and prints both times and their ratio.
@@ -26,8 +26,9 @@ from rich.console import Console
 from rich.table import Table
 
 from humanoid_gpt import configure_process, settings
-from humanoid_gpt.governance.corpus import build_corpus, load_corpus_config
-from humanoid_gpt.governance.store import read_manifest
+from humanoid_gpt.governance.corpus import build_corpus
+from humanoid_gpt.governance.corpus_config import load_corpus_config
+from humanoid_gpt.governance.store import load_library, read_manifest
 from humanoid_gpt.governance.warp import time_warp
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary
@@ -82,7 +83,7 @@ def main() -> None:
     g1_rows = [r for r in read_manifest(out) if r["shard"] is not None and r["format"] == "g1"]
 
     start = time.perf_counter()
-    from_corpus = MotionLibrary.from_corpus(out, g1, clips=[r["clip_id"] for r in g1_rows])
+    from_corpus = load_library(out, g1, clips=[r["clip_id"] for r in g1_rows])
     t_corpus = time.perf_counter() - start
 
     # The library's own constructor (slerp table, per-clip Python loop) is common to both paths: timed apart.

@@ -32,13 +32,15 @@ import torch
 
 from humanoid_gpt import configure_process
 from humanoid_gpt.hme.clusters import load_manifest
-from humanoid_gpt.hme.config import HMEConfig, PAEConfig
+from humanoid_gpt.hme.config import DIVERSITY, MANIFEST, STORE, HMEConfig, PAEConfig
 from humanoid_gpt.hme.corpus import ClipCache, find_corpus
 from humanoid_gpt.hme.embed import embed_corpus, read_embeddings
 from humanoid_gpt.hme.evaluate import heldout_reconstruction
 from humanoid_gpt.hme.kmeans import kmeans
-from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, build, cluster_count, cluster_space, load_paes
+from humanoid_gpt.hme.pae import load_paes
+from humanoid_gpt.hme.pipeline import build, cluster_count
 from humanoid_gpt.hme.scores import adjusted_rand_index, nmi, purity
+from humanoid_gpt.hme.space import cluster_space
 from humanoid_gpt.io_utils import write_text_atomic
 
 

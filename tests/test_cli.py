@@ -115,7 +115,7 @@ def test_sim2sim_eval_reads_files_that_store_no_rate_at_fps(tmp_path, lafan1_dir
     """A G1 CSV outside its dataset folder stores no rate: --fps gives it (no 30 fps assumption, no warning)."""
     import warnings
 
-    from humanoid_gpt.motion.io import FrameRateWarning
+    from humanoid_gpt.motion.rates import FrameRateWarning
 
     clip = tmp_path / "mine.csv"
     clip.write_text("\n".join((lafan1_dir / "walk1_subject1.csv").read_text().splitlines()[:60]) + "\n")

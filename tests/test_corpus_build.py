@@ -16,8 +16,15 @@ import pytest
 import torch
 
 from humanoid_gpt.errors import ConfigError, HGPTError
-from humanoid_gpt.governance.corpus import build_corpus, load_corpus_config, verify_corpus
-from humanoid_gpt.governance.store import MANIFEST_COLUMNS, CorpusIndex, load_clips_from_corpus, read_manifest
+from humanoid_gpt.governance.corpus import build_corpus, verify_corpus
+from humanoid_gpt.governance.corpus_config import load_corpus_config
+from humanoid_gpt.governance.store import (
+    MANIFEST_COLUMNS,
+    CorpusIndex,
+    load_clips_from_corpus,
+    load_library,
+    read_manifest,
+)
 from humanoid_gpt.governance.warp import time_warp
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary
@@ -186,19 +193,19 @@ def test_the_library_from_the_corpus_equals_from_clips(built, src, g1):
     names = ["walk1_subject2", "walk1_subject2~x1.25"]
     for dtype in (torch.float64, torch.float32):
         expected = MotionLibrary.from_clips(same, g1, dtype=dtype)
-        got = MotionLibrary.from_corpus(out, g1, clips=names, dtype=dtype)
+        got = load_library(out, g1, clips=names, dtype=dtype)
         assert got.names == names and torch.equal(got.num_frames, expected.num_frames)
         assert torch.equal(got._data, expected._data)  # every packed value, FK included, bit for bit
         ids, times = expected.sample(64, torch.Generator().manual_seed(0))
         a, b = expected.frames(ids, times), got.frames(ids, times)
         assert torch.equal(a.body_pos, b.body_pos) and torch.equal(a.body_quat, b.body_quat)
     # Splits and body subsets select without recomputing; clips come back as MotionClips.
-    train = MotionLibrary.from_corpus(out, g1, body_names=("pelvis", "torso_link"), split="train")
+    train = load_library(out, g1, body_names=("pelvis", "torso_link"), split="train")
     assert train.num_clips == 5 and train.body_names == ("pelvis", "torso_link")
     (back,) = load_clips_from_corpus(out, clips=["walk1_subject2"])
     np.testing.assert_array_equal(back.joint_pos, same[0].joint_pos)
     with pytest.raises(ValueError, match="not in the corpus"):
-        MotionLibrary.from_corpus(out, g1, clips=["nope"])
+        load_library(out, g1, clips=["nope"])
 
 
 def test_bad_configs_fail_before_anything_is_written(src, tmp_path):

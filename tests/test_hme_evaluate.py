@@ -50,7 +50,7 @@ def test_a_pae_reconstructs_unseen_walking_better_than_window_means(tmp_path, wa
     # The window-mean baseline is the within-window variance of the held-out windows (normalised units).
     cache = ClipCache(cfg)
     held = [c for c in find_corpus(cfg) if is_heldout(c, cfg)]
-    from humanoid_gpt.hme.pipeline import load_paes
+    from humanoid_gpt.hme.pae import load_paes
 
     model = load_paes(cfg)[0][0]
     x = torch.cat(

@@ -61,7 +61,7 @@ def _student(path, g1, registry_of):
 def _student_resume(path, g1, registry_of):
     from humanoid_gpt.students.checkpoint import read_student_checkpoint
 
-    return read_student_checkpoint(path)  # what DaggerTrainer.resume reads
+    return read_student_checkpoint(path)  # what DaggerRunner.resume reads
 
 
 def _pae(path, g1, registry_of):
@@ -173,7 +173,7 @@ def test_registry_checkpoints_stay_inside_the_registry_folder(tmp_path):
 
 
 def test_config_sources_stay_inside_the_data_root(tmp_path):
-    from humanoid_gpt.governance.corpus import load_corpus_config
+    from humanoid_gpt.governance.corpus_config import load_corpus_config
     from humanoid_gpt.hme.config import HMEConfig
 
     root = tmp_path / "data"

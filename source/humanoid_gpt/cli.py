@@ -98,7 +98,8 @@ def _corpus_filter(args: argparse.Namespace) -> int:
 
 
 def _corpus_build(args: argparse.Namespace) -> int:
-    from humanoid_gpt.governance.corpus import build_corpus, load_corpus_config, print_summary
+    from humanoid_gpt.governance.corpus import build_corpus, print_summary
+    from humanoid_gpt.governance.corpus_config import load_corpus_config
 
     config = load_corpus_config(args.config, data_root=args.data_root, output=args.out, executor=args.executor)
     summary = build_corpus(config, progress=True)
@@ -323,10 +324,11 @@ def _experts_eval(args: argparse.Namespace) -> int:
 
 def _distill(args: argparse.Namespace) -> int:
     from humanoid_gpt.flags import from_args
+    from humanoid_gpt.jobs.distill import run_distill
     from humanoid_gpt.robot import load_g1
-    from humanoid_gpt.students.distill import DistillRun, distill
+    from humanoid_gpt.students.distill import DistillRun
 
-    print(f"run: {distill(from_args(DistillRun, args), load_g1())}")
+    print(f"run: {run_distill(from_args(DistillRun, args), load_g1())}")
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from humanoid_gpt.io_utils import atomic_write, write_text_atomic
 
 if TYPE_CHECKING:
-    from humanoid_gpt.governance.corpus import CorpusConfig
+    from humanoid_gpt.governance.corpus_config import CorpusConfig
 
 NON_COMMERCIAL = ("NC", "non-commercial", "noncommercial", "research only", "AMASS")
 

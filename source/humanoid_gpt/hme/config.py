@@ -13,6 +13,12 @@ from humanoid_gpt.errors import ConfigError, HGPTError
 from humanoid_gpt.io_utils import contained_path, read_yaml
 from humanoid_gpt.typed_config import build_dataclass
 
+# What the stage writes in its output folder (HMEConfig.output_dir), named once for the writers and the readers.
+INDEX = "pae/index.json"
+STORE = "embeddings.parquet"
+MANIFEST = "clusters.json"
+DIVERSITY = "diversity.json"
+
 
 class HMEError(HGPTError, ValueError):
     """Motion the HME stage cannot embed or cluster (non-finite features, clips shorter than a window, fewer

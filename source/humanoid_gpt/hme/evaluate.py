@@ -11,7 +11,7 @@ import torch
 from humanoid_gpt.hme.config import HMEConfig
 from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.features import FEATURE_DIM, gather_windows, window_starts
-from humanoid_gpt.hme.pae import PeriodicAutoencoder
+from humanoid_gpt.hme.pae import PeriodicAutoencoder, load_paes
 
 GROUPS = {
     "all (74)": slice(0, FEATURE_DIM),
@@ -39,8 +39,6 @@ def heldout_reconstruction(
     share of :func:`measured_clips`; a partition with no held-out window (``holdout: 0``, or only short clips) maps to
     ``{"clips": 0, "windows": 0}``. ``paes`` (models, metadata) default to the ones ``fit`` wrote for ``cfg``,
     ``corpus`` to :func:`~humanoid_gpt.hme.corpus.find_corpus` (which hashes every file: pass it when you have it)."""
-    from humanoid_gpt.hme.pipeline import load_paes
-
     models, metas = paes or load_paes(cfg)
     cache = cache or ClipCache(cfg)
     corpus = find_corpus(cfg) if corpus is None else corpus

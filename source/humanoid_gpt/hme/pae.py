@@ -11,6 +11,7 @@ statistics, which the model carries as buffers.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from humanoid_gpt.hme.config import PAEConfig
+from humanoid_gpt.hme.config import INDEX, HMEConfig, HMEError, PAEConfig
 from humanoid_gpt.hme.features import FEATURE_DIM, FEATURE_SPEC, gather_windows
 from humanoid_gpt.runs import CheckpointError, config_hash, latest_checkpoint, read_payload, save_checkpoint
 
@@ -274,3 +275,18 @@ def window_params(model: PeriodicAutoencoder, windows: torch.Tensor, batch: int 
         p = model.params(windows[i : i + batch])
         out.append(torch.cat([p["amp"], p["freq"]], dim=1))
     return torch.cat(out).numpy() if out else np.zeros((0, 2 * model.channels), np.float32)
+
+
+def load_paes(cfg: HMEConfig) -> tuple[list[PeriodicAutoencoder], list[dict]]:
+    """The PAEs ``fit`` wrote for ``cfg``, in partition order; refuses ones made for other features or rates."""
+    out = cfg.output_dir()
+    path = out / INDEX
+    if not path.is_file():
+        raise HMEError(f"no trained PAEs in {out} ({INDEX} missing): run the fit step first (hme fit CONFIG)")
+    index = json.loads(path.read_text())["partitions"]
+    models, metas = [], []
+    for rel in index.values():
+        model, meta = load_pae(out / rel, cfg.pae)  # refuses other features, rates or windows
+        models.append(model)
+        metas.append(meta)
+    return models, metas

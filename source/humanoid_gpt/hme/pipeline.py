@@ -26,20 +26,18 @@ import numpy as np
 import torch
 
 from humanoid_gpt.hme.clusters import ClusterManifest
-from humanoid_gpt.hme.config import HMEConfig, HMEError, load_config
+from humanoid_gpt.hme.config import DIVERSITY, INDEX, MANIFEST, STORE, HMEConfig, HMEError, load_config
 from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, partitions
 from humanoid_gpt.hme.diversity import diversity_table
 from humanoid_gpt.hme.embed import Embeddings, embed_corpus, read_embeddings
 from humanoid_gpt.hme.features import too_short_error, window_starts
 from humanoid_gpt.hme.kmeans import kmeans
-from humanoid_gpt.hme.pae import PeriodicAutoencoder, finished_checkpoint, load_pae, pae_meta, train_pae
+from humanoid_gpt.hme.pae import finished_checkpoint, load_paes, pae_meta, train_pae
+from humanoid_gpt.hme.report import write_report
+from humanoid_gpt.hme.space import cluster_space
 from humanoid_gpt.io_utils import write_text_atomic
 
 log = logging.getLogger(__name__)
-INDEX = "pae/index.json"
-STORE = "embeddings.parquet"
-MANIFEST = "clusters.json"
-DIVERSITY = "diversity.json"
 
 
 def as_config(config: HMEConfig | dict | str | Path | None) -> HMEConfig:
@@ -107,21 +105,6 @@ def fit(config: HMEConfig | dict | str | Path | None = None, progress: bool = Tr
     return index
 
 
-def load_paes(cfg: HMEConfig) -> tuple[list[PeriodicAutoencoder], list[dict]]:
-    """The PAEs ``fit`` wrote for ``cfg``, in partition order; refuses ones made for other features or rates."""
-    out = cfg.output_dir()
-    path = out / INDEX
-    if not path.is_file():
-        raise HMEError(f"no trained PAEs in {out} ({INDEX} missing): run the fit step first (hme fit CONFIG)")
-    index = json.loads(path.read_text())["partitions"]
-    models, metas = [], []
-    for rel in index.values():
-        model, meta = load_pae(out / rel, cfg.pae)  # refuses other features, rates or windows
-        models.append(model)
-        metas.append(meta)
-    return models, metas
-
-
 # embed ------------------------------------------------------------------------------------------------------------
 
 
@@ -137,13 +120,6 @@ def embed(config: HMEConfig | dict | str | Path | None = None, progress: bool = 
 
 
 # cluster ----------------------------------------------------------------------------------------------------------
-
-
-def standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Columns to zero mean and unit variance (K-Means on raw HME would weigh Hz against latent units)."""
-    mean, std = x.mean(0), x.std(0)
-    std = np.where(std > 1e-8, std, 1.0)
-    return (x - mean) / std, mean, std
 
 
 def cluster_count(n: int, cfg: HMEConfig) -> int:
@@ -178,18 +154,6 @@ def manifest_from_labels(
 def diversity_rows(emb: Embeddings) -> list[dict]:
     split = np.where(emb.heldout, "heldout", "train")
     return diversity_table(emb.hme, {"source": emb.source, "split": split})
-
-
-def cluster_space(emb: Embeddings, features: str) -> tuple[np.ndarray, dict]:
-    """The points K-Means clusters for ``features`` (HMEConfig.cluster_features): each block of the embedding
-    standardised, then concatenated; and each block's standardisation, to place new segments the same way."""
-    blocks = {"hme": emb.hme, "joint_stats": emb.baseline}
-    parts, scales = [], {}
-    for name in features.split("+"):
-        z, mean, std = standardize(blocks[name])
-        parts.append(z)
-        scales[name] = {"mean": mean.tolist(), "std": std.tolist()}
-    return np.concatenate(parts, axis=1), scales
 
 
 def cluster(config: HMEConfig | dict | str | Path | None = None) -> Path:
@@ -230,8 +194,6 @@ def cluster(config: HMEConfig | dict | str | Path | None = None) -> Path:
 def report(config: HMEConfig | dict | str | Path | None = None) -> Path:
     """``report.md`` with figures (PCA of the HME by cluster and by source, cluster sizes, diversity per source, PAE
     reconstructions of held-out windows); returns its path."""
-    from humanoid_gpt.hme.report import write_report
-
     cfg = as_config(config)
     return write_report(cfg)
 

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from humanoid_gpt.hme.clusters import load_manifest
-from humanoid_gpt.hme.config import HMEConfig
+from humanoid_gpt.hme.config import DIVERSITY, MANIFEST, STORE, HMEConfig
 from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.embed import read_embeddings
 from humanoid_gpt.hme.evaluate import GROUPS, heldout_reconstruction, measured_clips
 from humanoid_gpt.hme.features import FEATURE_NAMES, gather_windows, window_starts
-from humanoid_gpt.hme.pae import PeriodicAutoencoder
+from humanoid_gpt.hme.pae import PeriodicAutoencoder, load_paes
+from humanoid_gpt.hme.space import cluster_space
 from humanoid_gpt.io_utils import write_text_atomic
 
 RECON_CHANNELS = ("q_left_hip_pitch_joint", "q_left_knee_joint", "qd_right_shoulder_pitch_joint", "root_height")
@@ -128,8 +129,6 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def write_report(cfg: HMEConfig) -> Path:
-    from humanoid_gpt.hme.pipeline import DIVERSITY, MANIFEST, STORE, cluster_space, load_paes
-
     plt = _figure()
     out = cfg.output_dir()
     figs = out / "figures"

@@ -247,7 +247,7 @@ def _check_dagger(d: DistillStage, where: str) -> None:
 def _check_corpus(corpus: dict, where: str) -> None:
     """The corpus section read as the corpus stage will read it (``optional`` is the main job's; it sets ``output``),
     so a bad value is refused when the config loads, not when the stage starts."""
-    from humanoid_gpt.governance.corpus import load_corpus_config
+    from humanoid_gpt.governance.corpus_config import load_corpus_config
 
     sources = corpus["sources"]
     if isinstance(sources, list):

@@ -73,7 +73,8 @@ def corpus_sources(
     """The corpus sources to read, every source whose files exist, with those files; an ``optional: true`` source
     without files is left out (returned by name), a required one is an error naming the preset, the source and the
     fix."""
-    from humanoid_gpt.governance.corpus import load_corpus_config, source_files
+    from humanoid_gpt.governance.corpus_config import load_corpus_config
+    from humanoid_gpt.governance.corpus_units import source_files
 
     kept, skipped, files = [], [], []
     for raw in cfg.corpus["sources"]:
@@ -107,7 +108,8 @@ def files_fingerprint(files: list[Path]) -> str:
 
 
 def corpus_stage(cfg: MainConfig, g1: G1, log: Callable[[str], None]) -> Stage:
-    from humanoid_gpt.governance.corpus import build_corpus, load_corpus_config
+    from humanoid_gpt.governance.corpus import build_corpus
+    from humanoid_gpt.governance.corpus_config import load_corpus_config
     from humanoid_gpt.governance.store import export_clips
 
     data_root = settings.data_root()
@@ -353,15 +355,11 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
 
         from humanoid_gpt.deploy.policies import policy_setup
         from humanoid_gpt.experts.registry import ExpertRegistry
+        from humanoid_gpt.jobs.distill import run_distill
         from humanoid_gpt.students import build_student, context_overrides, preset
         from humanoid_gpt.students.checkpoint import save_student, student_meta
         from humanoid_gpt.students.dagger import DaggerConfig
-        from humanoid_gpt.students.distill import (
-            DistillRun,
-            distill,
-            foreign_teacher_task,
-            teacher_task,
-        )
+        from humanoid_gpt.students.distill import DistillRun, foreign_teacher_task, teacher_task
 
         d = cfg.distill
         teacher = d.teacher_path()
@@ -402,7 +400,7 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
             if d.nproc > 1:
                 _distill_under_torchrun(run, d.nproc)
             else:
-                distill(run, g1)
+                run_distill(run, g1)
             ckpt = latest_checkpoint(folder, "student")
             student_cfg = preset(name, **({"context": d.context} if d.context else {}), **run.overrides)
             torch.manual_seed(run.dagger.seed)  # the same initialisation recipe as the run: the "before" row
@@ -528,7 +526,7 @@ def eval_sets(cfg: MainConfig, corpus_dir: Path, g1: G1) -> dict[str, list]:
     """``held_out``: 10-s windows of the test split (performers no stage trained on); ``unseen``: windows of the
     unseen sources' clips (any split). Motion as captured (no time-warped copies); at most ``evaluate.max_windows``
     each, spread over the clips."""
-    from humanoid_gpt.governance.corpus import SPLITS
+    from humanoid_gpt.governance.corpus_config import SPLITS
     from humanoid_gpt.motion.io import load_clip
 
     v = cfg.evaluate

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.motion.io import check_fps, read_clip
+from humanoid_gpt.motion.io import read_clip
+from humanoid_gpt.motion.rates import check_fps
 from humanoid_gpt.motion.validate import ValidationConfig, validate_clip
 from humanoid_gpt.robot.g1 import G1
 

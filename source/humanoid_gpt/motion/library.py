@@ -12,7 +12,6 @@ query's slerp is two sines and a weighted sum (about 4x faster than a general sl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,7 +24,8 @@ from humanoid_gpt.state import KinematicState
 
 
 class MotionLibrary:
-    """Clips packed for batched queries. Build with :meth:`from_clips`, or :meth:`from_corpus` from a built corpus."""
+    """Clips packed for batched queries. Build with :meth:`from_clips`, or from a built corpus with
+    :func:`humanoid_gpt.governance.store.load_library`."""
 
     def __init__(
         self,
@@ -105,27 +105,6 @@ class MotionLibrary:
             body_names,
             weights,
         )
-
-    @classmethod
-    def from_corpus(
-        cls,
-        corpus_dir: str | Path,
-        g1: G1,
-        body_names: Sequence[str] = G1_KEYPOINT_NAMES,
-        split: str | Sequence[str] | None = None,
-        clips: Sequence[str] | None = None,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        weights: Sequence[float] | None = None,
-    ) -> MotionLibrary:
-        """Pack the clips of a built corpus (``hgpt corpus build``) from its memory-mapped shards, forward kinematics
-        included, with no recomputation: ``split`` ("train", "val", "test" or several) and ``clips`` (clip ids or
-        names) select rows of its manifest. The same library as :meth:`from_clips` on the same clips. (A cluster
-        manifest names corpus clips as ``<corpus folder>::<clip id>``: see :mod:`humanoid_gpt.hme.clusters`.)
-        See :func:`humanoid_gpt.governance.store.load_library`."""
-        from humanoid_gpt.governance.store import load_library  # the corpus format lives with the stage that writes it
-
-        return load_library(corpus_dir, g1, body_names, split, clips, device, dtype, weights)
 
     @property
     def num_clips(self) -> int:

@@ -26,7 +26,8 @@ import numpy as np
 
 from humanoid_gpt.errors import HGPTError, MotionFormatError
 from humanoid_gpt.motion.clip import MotionClip
-from humanoid_gpt.motion.io import _check_shape, _npz_rate, _require, infer_provenance
+from humanoid_gpt.motion.file_checks import check_shape, require_keys
+from humanoid_gpt.motion.rates import infer_provenance, npz_rate
 from humanoid_gpt.robot.g1 import G1_JOINT_NAMES
 
 # What numpy arrays and scalars unpickle through under pickle protocols 0-5 (numpy 1 and 2 module names; protocols
@@ -98,20 +99,20 @@ def _array(data: Mapping, key: str, path: Path, width: int) -> np.ndarray:
             "wrist joints, locked waist), not the 29-DoF G1 this project drives: retarget the source motion to the "
             "29-DoF G1"
         )
-    _check_shape(arr, path, key, (None, width))
+    check_shape(arr, path, key, (None, width))
     return arr
 
 
 def _clip(path: Path, name: str, data: Mapping, keys: tuple[str, str, str], fps: float | None, fmt: str) -> MotionClip:
     pos_key, rot_key, dof_key = keys
-    _require(data, path, keys, f"a {fmt} motion pickle")
+    require_keys(data, path, keys, f"a {fmt} motion pickle")
     root_pos = _array(data, pos_key, path, 3)
     xyzw = _array(data, rot_key, path, 4)
     joints = _array(data, dof_key, path, len(G1_JOINT_NAMES))
     if not len(root_pos) == len(xyzw) == len(joints):
         lengths = {k: len(a) for k, a in zip(keys, (root_pos, xyzw, joints), strict=True)}
         raise MotionFormatError(f"{path}: {fmt} arrays disagree in length {lengths}; the file is inconsistent")
-    rate = _npz_rate(data, path, fps)
+    rate = npz_rate(data, path, fps)
     prov = {
         **infer_provenance(path),
         "source_format": fmt,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt import rotations as R
-from humanoid_gpt.deploy.layouts import LayoutError
+from humanoid_gpt.deploy.layouts.base import LayoutError
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.kinematics import forward_kinematics
 from humanoid_gpt.robot.g1 import G1

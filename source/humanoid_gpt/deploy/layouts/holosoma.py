@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import humanoid_gpt.deploy.layouts.embedded as embedded
 from humanoid_gpt import rotations as R
-from humanoid_gpt.deploy.layouts import Layout, LayoutError, LayoutPolicy, OnnxSignature, embedded, onnx_signature
+from humanoid_gpt.deploy.layouts.base import Layout, LayoutError, LayoutPolicy, OnnxSignature, onnx_signature
 from humanoid_gpt.deploy.layouts.embedded import in_g1_order, joint_order
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1, KNEES_BENT_POSE, Actuation

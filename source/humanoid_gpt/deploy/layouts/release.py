@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humanoid_gpt.deploy.layouts import Layout, LayoutPolicy, OnnxSignature
+from humanoid_gpt.deploy.layouts.base import Layout, LayoutPolicy, OnnxSignature
 from humanoid_gpt.mdp.observations import STUDENT_DIM
 from humanoid_gpt.robot.g1 import G1, Actuation
 

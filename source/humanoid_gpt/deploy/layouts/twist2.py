@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt import rotations as R
-from humanoid_gpt.deploy.layouts import Layout, LayoutPolicy, OnnxSignature
+from humanoid_gpt.deploy.layouts.base import Layout, LayoutPolicy, OnnxSignature
 from humanoid_gpt.robot.g1 import G1, Actuation
 from humanoid_gpt.state import KinematicState
 
