@@ -7,8 +7,9 @@ import torch
 from students_support import dagger_trainer, tiny
 
 from humanoid_gpt.runs import CheckpointError
+from humanoid_gpt.students.base import window_mask
 from humanoid_gpt.students.checkpoint import load_student
-from humanoid_gpt.students.dagger import DaggerConfig, Rollout, distillation_loss, window_mask
+from humanoid_gpt.students.dagger import DaggerConfig, Rollout, distillation_loss
 from humanoid_gpt.students.trainer import DaggerTrainer
 
 

@@ -21,6 +21,14 @@ from torch import nn
 from humanoid_gpt.students.config import StudentConfig
 
 
+def window_mask(first: torch.Tensor) -> torch.Tensor:
+    """(B, H) True at positions whose window, from its start up to them, lies in one episode: the window students'
+    loss mask (here, with the interface that uses it, so no student depends on the training algorithm)."""
+    later_starts = first.clone()
+    later_starts[:, 0] = False
+    return later_starts.cumsum(dim=1) == 0
+
+
 class Student(nn.Module):
     uses_episode_starts: bool = False
     """True when ``forward(tokens, first)`` keeps episodes within a window apart (the banded KV GPT)."""
@@ -69,8 +77,6 @@ class Student(nn.Module):
     def loss_mask(self, first: torch.Tensor) -> torch.Tensor:
         """(B, T) True at the positions of training windows whose action the loss counts; ``first`` (B, T) marks
         tokens that begin an episode. Window students: positions not preceded, within the window, by a later start."""
-        from humanoid_gpt.students.dagger import window_mask
-
         return window_mask(first)
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

@@ -143,13 +143,6 @@ def with_history(rollout: Rollout, history: Rollout | None, steps: int) -> Rollo
     return Rollout(cat("tokens"), cat("labels"), cat("first"))
 
 
-def window_mask(first: torch.Tensor) -> torch.Tensor:
-    """(B, H) True at positions whose window, from its start up to them, lies in one episode."""
-    later_starts = first.clone()
-    later_starts[:, 0] = False
-    return later_starts.cumsum(dim=1) == 0
-
-
 def distillation_loss(
     student: nn.Module, windows: Rollout, smooth_l1_beta: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
