@@ -32,7 +32,8 @@ def matmul_gflops(seconds: float = 1.0) -> float:
 
 def measure(name: str, context: int, batch: int, seconds: float, queue) -> None:
     from humanoid_gpt.students import build_student, preset
-    from humanoid_gpt.students.dagger import DaggerConfig, Rollout, distillation_loss, make_optimizer
+    from humanoid_gpt.students.dagger import DaggerConfig, distillation_loss, make_optimizer
+    from humanoid_gpt.students.storage import Rollout
 
     torch.manual_seed(0)
     model = build_student(preset(name, context=context))

@@ -116,12 +116,12 @@ def export_student(model, g1, folder):
     return export_onnx(folder / "s.pt", folder, g1)
 
 
-def dagger_trainer(g1, library, experts, registry, folder, student, **cfg):
-    """A DAgger trainer on 4 walk envs taught by two experts (clusters "a" and "b", envs routed alternately), writing
+def dagger_runner(g1, library, experts, registry, folder, student, **cfg):
+    """A DAgger runner on 4 walk envs taught by two experts (clusters "a" and "b", envs routed alternately), writing
     into ``folder / "run"``; ``cfg`` replaces the small test settings."""
     from humanoid_gpt.students.dagger import DaggerConfig
+    from humanoid_gpt.students.runner import DaggerRunner
     from humanoid_gpt.students.teachers import TeacherPool
-    from humanoid_gpt.students.trainer import DaggerTrainer
 
     env = make_env(g1, library, num_envs=4)
     obs = env.get_observations()
@@ -141,4 +141,4 @@ def dagger_trainer(g1, library, experts, registry, folder, student, **cfg):
         "teachers": {"a": str(experts[0]), "b": str(experts[1])},
     }
     route = lambda: torch.arange(4) % 2  # noqa: E731
-    return DaggerTrainer(env, student, teachers, route, DaggerConfig(**{**settings, **cfg}), meta, folder / "run")
+    return DaggerRunner(env, student, teachers, route, DaggerConfig(**{**settings, **cfg}), meta, folder / "run")

@@ -8,10 +8,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from students_support import TRACKING, dagger_trainer, export_tiny_kv, tiny, tiny_kv
+from students_support import TRACKING, dagger_runner, export_tiny_kv, tiny, tiny_kv
 
 from humanoid_gpt.students import build_student, preset
-from humanoid_gpt.students.dagger import distillation_loss, with_history
+from humanoid_gpt.students.dagger import distillation_loss
+from humanoid_gpt.students.storage import with_history
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -101,7 +102,7 @@ def test_an_action_depends_on_exactly_its_receptive_field_and_no_future_token():
 
 
 def test_dagger_windows_supervise_every_token_once_with_its_streaming_action(real_tokens):
-    """Rollouts cut as the trainer cuts them (each window carries the R - 1 tokens before it, continued across
+    """Rollouts cut as DAgger cuts them (each window carries the R - 1 tokens before it, continued across
     rollouts): every supervised position computes the streamed action exactly, and every token of the stream is
     supervised exactly once."""
     model = _fitted(tiny_kv(context=8), real_tokens)
@@ -111,7 +112,7 @@ def test_dagger_windows_supervise_every_token_once_with_its_streaming_action(rea
     assert overlap == model.cfg.kv_receptive_field - 1 == 6
     times_supervised = torch.zeros(3, 48, dtype=torch.long)
     history = None
-    from humanoid_gpt.students.dagger import Rollout
+    from humanoid_gpt.students.storage import Rollout
 
     for k in range(3):
         part = slice(k * per_rollout, (k + 1) * per_rollout)
@@ -158,34 +159,34 @@ def test_other_kinds_keep_their_checkpoint_config():
 # DAgger ---------------------------------------------------------------------------------------------------------------
 
 
-def _kv_trainer(g1, walk_library, experts, registry, folder, **cfg):
-    return dagger_trainer(g1, walk_library, experts, registry, folder, tiny_kv(context=8), **cfg)
+def _kv_runner(g1, walk_library, experts, registry, folder, **cfg):
+    return dagger_runner(g1, walk_library, experts, registry, folder, tiny_kv(context=8), **cfg)
 
 
 def test_dagger_trains_the_kv_student_and_resumes_it_exactly(g1, walk_library, experts, registry_of, tmp_path):
-    make = lambda folder: _kv_trainer(g1, walk_library, experts, registry_of(experts), folder, max_iterations=3)  # noqa: E731
+    make = lambda folder: _kv_runner(g1, walk_library, experts, registry_of(experts), folder, max_iterations=3)  # noqa: E731
     whole = make(tmp_path / "whole")
     rollout, _ = whole.collect()
-    batch = whole._windows(rollout, 8)
-    assert batch.tokens.shape == (8, 6 + 8, 136) and whole.history.tokens.shape == (4, 6, 136)
-    whole.history = None  # undo: the run below starts from scratch
+    batch = whole.alg.training_windows(rollout)
+    assert batch.tokens.shape == (8, 6 + 8, 136) and whole.alg.history.tokens.shape == (4, 6, 136)
+    whole.alg.history = None  # undo: the run below starts from scratch
     whole._reset_streams()
     with torch.no_grad():
-        before, counted = distillation_loss(whole.model, batch)
+        before, counted = distillation_loss(whole.alg.model, batch)
     assert counted == 8 * 8  # every supervised token of the first rollout counts
     for _ in range(4):
-        whole.update(batch)
+        whole.alg.gradient_step(batch)
     with torch.no_grad():
-        assert distillation_loss(whole.model, batch)[0] < 0.8 * before
+        assert distillation_loss(whole.alg.model, batch)[0] < 0.8 * before
     whole = make(tmp_path / "whole")
     whole.learn()
     part = make(tmp_path / "part")
     part.learn(1)
     resumed = make(tmp_path / "part")
     assert resumed.resume(tmp_path / "part" / "run" / "student_1.pt") == 1
-    assert resumed.history is not None and torch.equal(resumed.history.tokens, part.history.tokens)
+    assert resumed.alg.history is not None and torch.equal(resumed.alg.history.tokens, part.alg.history.tokens)
     resumed.learn()
-    for a, b in zip(whole.student.state_dict().values(), resumed.student.state_dict().values(), strict=True):
+    for a, b in zip(whole.alg.student.state_dict().values(), resumed.alg.student.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 

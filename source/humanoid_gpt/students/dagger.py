@@ -9,22 +9,35 @@ mixes two episodes. AdamW, linear warm-up then cosine decay, gradient clipping, 
 
 Students whose actions reach further back than their training window (the banded KV GPT: R = n_layer (W - 1) + 1
 tokens) ask for an overlap: each window then also carries the R - 1 tokens before it, continued across iterations
-(:func:`with_history`), and the student's own ``loss_mask`` says which positions are exact (docs/architecture.md).
+(:func:`~humanoid_gpt.students.storage.with_history`), and the student's own ``loss_mask`` says which positions are
+exact (docs/architecture.md).
+
+This module is the algorithm (:class:`Dagger`, rsl_rl's ``PPO``): it owns the student, its optimizer and schedule and
+the dataset, and never sees an env. :class:`~humanoid_gpt.students.runner.DaggerRunner` (rsl_rl's
+``OnPolicyRunner``) steps the env, logs, and saves and resumes checkpoints; the data live in
+:mod:`humanoid_gpt.students.storage`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.flags import option
 from humanoid_gpt.students.base import Student
+from humanoid_gpt.students.storage import Rollout, WindowBuffer, with_history
+
+if TYPE_CHECKING:  # the teachers read expert checkpoints: only a type here, so config readers stay light
+    from humanoid_gpt.students.teachers import ForeignTeacher, TeacherPool
 
 
 @dataclass
@@ -104,45 +117,6 @@ def make_optimizer(model: nn.Module, cfg: DaggerConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
 
-@dataclass
-class Rollout:
-    """One iteration's data, env-major: tokens (N, T, D), teacher labels (N, T, A), first (N, T) marks tokens that
-    begin an episode."""
-
-    tokens: torch.Tensor
-    labels: torch.Tensor
-    first: torch.Tensor
-
-    def windows(self, context: int, overlap: int = 0) -> Rollout:
-        """Cut into windows of ``context`` tokens: (N * T / H, H, ...). With ``overlap`` the rollout starts with that
-        many tokens of earlier history (:func:`with_history`) and each window also carries the ``overlap`` tokens
-        before it: (N * (T - overlap) / H, overlap + H, ...)."""
-        if not overlap:
-            cut = lambda x: x.reshape(-1, context, *x.shape[2:])  # noqa: E731
-        else:
-            length = context + overlap
-            cut = lambda x: x.unfold(1, length, context).movedim(-1, 2).reshape(-1, length, *x.shape[2:])  # noqa: E731
-        return Rollout(cut(self.tokens), cut(self.labels), cut(self.first))
-
-    def last(self, steps: int) -> Rollout:
-        """The last ``steps`` tokens of every env (copies: a checkpoint of them stores only them)."""
-        return Rollout(self.tokens[:, -steps:].clone(), self.labels[:, -steps:].clone(), self.first[:, -steps:].clone())
-
-
-def with_history(rollout: Rollout, history: Rollout | None, steps: int) -> Rollout:
-    """``rollout`` with the ``steps`` tokens before it prepended (``history``: the previous rollout's last ones). With
-    no history (the first rollout, or envs restarted) the prefix is zeros that the loss never counts: the rollout's
-    envs begin episodes at its first token."""
-    if steps == 0:
-        return rollout
-    if history is None:
-        n = rollout.tokens.shape[0]
-        zeros = lambda x: x.new_zeros((n, steps, *x.shape[2:]))  # noqa: E731
-        history = Rollout(zeros(rollout.tokens), zeros(rollout.labels), zeros(rollout.first))
-    cat = lambda name: torch.cat([getattr(history, name), getattr(rollout, name)], dim=1)  # noqa: E731
-    return Rollout(cat("tokens"), cat("labels"), cat("first"))
-
-
 def distillation_loss(
     student: nn.Module, windows: Rollout, smooth_l1_beta: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,39 +130,128 @@ def distillation_loss(
     return (per_position.mean(-1) * mask).sum() / counted.clamp(min=1), counted
 
 
-class WindowBuffer:
-    """The aggregated dataset: windows of the last ``capacity`` rollouts."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.rollouts: list[Rollout] = []
-        self._joined: Rollout | None = None
-
-    def add(self, windows: Rollout) -> None:
-        self.rollouts = (self.rollouts + [windows])[-self.capacity :]
-        self._joined = None
-
-    def __len__(self) -> int:
-        return sum(r.tokens.shape[0] for r in self.rollouts)
-
-    def sample(self, batch: int, generator: torch.Generator) -> Rollout:
-        data = self.all()
-        idx = torch.randint(0, data.tokens.shape[0], (batch,), generator=generator)
-        return Rollout(data.tokens[idx], data.labels[idx], data.first[idx])
-
-    def all(self) -> Rollout:
-        if self._joined is None:
-            cat = lambda name: torch.cat([getattr(r, name) for r in self.rollouts])  # noqa: E731
-            self._joined = Rollout(cat("tokens"), cat("labels"), cat("first"))
-        return self._joined
-
-    def state_dict(self) -> dict:
-        return {"rollouts": [asdict(r) for r in self.rollouts]}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rollouts, self._joined = [Rollout(**r) for r in state["rollouts"]], None
-
-
 def student_core(model: nn.Module) -> Student:
     """The Student inside a DistributedDataParallel wrapper, or the model itself."""
     return getattr(model, "module", model)
+
+
+class Dagger:
+    """DAgger's learning side, apart from the env loop so that any backend's env can drive it: the student (wrapped
+    in DistributedDataParallel under torch.distributed, one env set per rank), its teachers, AdamW and the learning
+    rate schedule, the aggregated dataset, the generator of the teacher mixing and the batch sampling (seeded per
+    rank), and the student's streaming state over the envs (caches, episode starts, the overlap history).
+
+    Per control step the runner calls :meth:`act` and :meth:`process_env_step`; per iteration
+    :meth:`finish_rollout`, :meth:`aggregate` and :meth:`update`. ``teachers`` may be None when only
+    :meth:`gradient_step` is used."""
+
+    def __init__(
+        self,
+        student: Student,
+        teachers: TeacherPool | ForeignTeacher | None,
+        cfg: DaggerConfig,
+        device: str = "cpu",
+    ) -> None:
+        cfg.validate(student.cfg.context)
+        self.teachers, self.cfg = teachers, cfg
+        self.device = torch.device(device)
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        student = student.to(self.device)
+        self.model: nn.Module = student
+        if dist.is_initialized():  # the normalizer all-reduces its own statistics (rsl_rl's EmpiricalNormalization)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(student, device_ids=ids, forward_sync_buffers=False)
+        self.optimizer = make_optimizer(student, cfg)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg))
+        self.buffer = WindowBuffer(cfg.buffer_iterations)
+        self.generator = torch.Generator().manual_seed(cfg.seed + 1000 * self.rank)
+        # The student's streams over the envs (set by init_streams): caches, which tokens begin an episode.
+        self.cache = self.count = self.first = torch.empty(0)
+        self.history: Rollout | None = None  # the last tokens before the next rollout (students with an overlap)
+        self._steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (token, label, first) per step
+        self._teacher_steps = 0
+
+    @property
+    def student(self) -> Student:
+        """The student itself (the model it trains may be its DistributedDataParallel wrapper)."""
+        return student_core(self.model)
+
+    def init_streams(self, num_envs: int) -> None:
+        """Every env at the start of an episode: empty caches and no history."""
+        self.cache, self.count = self.student.initial_state(num_envs, self.device)
+        self.first = torch.ones(num_envs, dtype=torch.bool, device=self.device)
+        self.history = None
+
+    # Data -----------------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def act(self, obs: Mapping[str, torch.Tensor], cluster_index: torch.Tensor, beta: float) -> torch.Tensor:
+        """The actions to execute: the student's (streamed through its cache), or in each env with probability
+        ``beta`` its teacher's (expert ``cluster_index[i]`` for env i). The student's token and the teacher's label
+        are recorded either way: DAgger labels the states the student visits."""
+        token = obs["student"].to(self.device)
+        action, self.cache, self.count = self.student.step(token, self.cache, self.count)
+        label = self.teachers.act(obs["teacher"].to(self.device), cluster_index)
+        use_teacher = torch.rand(token.shape[0], generator=self.generator) < beta
+        self._teacher_steps += int(use_teacher.sum())
+        self._steps.append((token, label, self.first))
+        return torch.where(use_teacher[:, None].to(self.device), label, action)
+
+    def process_env_step(self, dones: torch.Tensor) -> None:
+        """After the env stepped: envs whose episode ended forget their history, their next token begins one."""
+        done = dones.to(self.device).bool()
+        Student.reset_state(self.cache, self.count, done)
+        self.first = done
+
+    @torch.no_grad()
+    def finish_rollout(self) -> tuple[Rollout, float]:
+        """The rollout of the steps recorded since the last one, and the share of executed actions that were the
+        teacher's. The normalizer learns the rollout's tokens only now, so the student acted with fixed statistics."""
+        tokens, labels, firsts = zip(*self._steps, strict=True)
+        rollout = Rollout(torch.stack(tokens, 1), torch.stack(labels, 1), torch.stack(firsts, 1))
+        teacher_share = self._teacher_steps / (rollout.tokens.shape[0] * len(self._steps))
+        self._steps, self._teacher_steps = [], 0
+        self.student.normalizer.train()
+        self.student.normalizer.update(rollout.tokens.flatten(0, 1))
+        return rollout, teacher_share
+
+    def training_windows(self, rollout: Rollout) -> Rollout:
+        """Training windows of a rollout; students that need a burn-in get the tokens before each window too,
+        continued from the previous rollout."""
+        overlap = self.student.training_overlap()
+        joined = with_history(rollout, self.history, overlap)
+        self.history = joined.last(overlap) if overlap else None
+        return joined.windows(self.student.cfg.context, overlap)
+
+    def aggregate(self, rollout: Rollout) -> None:
+        """DAgger's aggregation: the rollout's windows join the dataset (the oldest rollout beyond capacity leaves)."""
+        self.buffer.add(self.training_windows(rollout))
+
+    # Learning -------------------------------------------------------------------------------------------------------
+
+    def update(self) -> float:
+        """An iteration's learning: ``updates_per_iteration`` gradient steps on batches sampled from the dataset;
+        returns their mean loss."""
+        losses = [
+            self.gradient_step(self.buffer.sample(self.cfg.batch_windows, self.generator))
+            for _ in range(self.cfg.updates_per_iteration)
+        ]
+        return sum(losses) / len(losses)
+
+    def gradient_step(self, windows: Rollout) -> float:
+        """One gradient step on ``windows``; returns the loss before the step."""
+        self.model.train()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        with autocast:
+            loss, _ = distillation_loss(self.model, windows, self.cfg.smooth_l1_beta)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the next gradient step (the schedule's)."""
+        return self.scheduler.get_last_lr()[0]

@@ -31,9 +31,9 @@ from humanoid_gpt.runs import (
 from humanoid_gpt.students import build_student, preset
 from humanoid_gpt.students.checkpoint import PREFIX, student_meta
 from humanoid_gpt.students.dagger import DaggerConfig
+from humanoid_gpt.students.runner import RESUMABLE as DAGGER_RESUMABLE
+from humanoid_gpt.students.runner import DaggerRunner, init_distributed
 from humanoid_gpt.students.teachers import ForeignTeacher, TeacherPool
-from humanoid_gpt.students.trainer import RESUMABLE as DAGGER_RESUMABLE
-from humanoid_gpt.students.trainer import DaggerTrainer, init_distributed
 
 
 @dataclass
@@ -194,15 +194,15 @@ def distill(
             **student_meta(cfg, actuated, plan.tracking.to_dict()),
             "teachers": {c: str(p) for c, p in zip(plan.clusters, teachers.checkpoints, strict=True)},
         }
-        trainer = DaggerTrainer(env, build_student(cfg), teachers, cluster_index, run.dagger, meta, folder, plan.device)
+        runner = DaggerRunner(env, build_student(cfg), teachers, cluster_index, run.dagger, meta, folder, plan.device)
         if resume_from is not None:
-            trainer.resume(resume_from)
+            runner.resume(resume_from)
         if rank == 0:
             write_text_atomic(
                 folder / "config.json",
                 json.dumps({**_recorded_config(run, cfg, plan.tracking), "teachers": meta["teachers"]}, indent=1),
             )
-        trainer.learn(on_iteration=on_iteration or print_progress)
+        runner.learn(on_iteration=on_iteration or print_progress)
         env.close()
     return folder
 
