@@ -15,11 +15,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from humanoid_gpt.io_utils import atomic_write, write_text_atomic  # noqa: E402
+from humanoid_gpt.jobs.distill import run_distill  # noqa: E402
 from humanoid_gpt.metrics import summarize  # noqa: E402
 from humanoid_gpt.motion.clip import clip_windows  # noqa: E402
 from humanoid_gpt.runs import latest_checkpoint  # noqa: E402
 from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
-from humanoid_gpt.students.distill import DistillRun, distill, print_progress  # noqa: E402
+from humanoid_gpt.students.distill import DistillRun, print_progress  # noqa: E402
 from humanoid_gpt_sim2sim.evaluate import evaluate  # noqa: E402
 
 CLUSTERS = {
@@ -143,7 +144,7 @@ def distill_student(run: DistillRun, g1, manifest) -> tuple[Path, list[dict], fl
         curve.append({"iteration": iteration, "minutes": (time.time() - start) / 60, **stats})
         print_progress(iteration, stats)
 
-    folder = distill(run, g1, manifest=manifest, on_iteration=record)
+    folder = run_distill(run, g1, manifest=manifest, on_iteration=record)
     return latest_checkpoint(folder, "student"), curve, time.time() - start
 
 

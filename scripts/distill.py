@@ -12,8 +12,9 @@ import argparse
 import humanoid_gpt_tasks  # noqa: F401  (local assets before Isaac Lab reads its asset root; registers tasks)
 from humanoid_gpt import configure_process
 from humanoid_gpt.flags import add_flags, from_args
+from humanoid_gpt.jobs.distill import run_distill
 from humanoid_gpt.robot import load_g1
-from humanoid_gpt.students.distill import DistillRun, distill
+from humanoid_gpt.students.distill import DistillRun
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 add_flags(parser, DistillRun, style="isaaclab")
@@ -21,4 +22,4 @@ parser.add_argument("--task", default="HGPT-Distill", choices=("HGPT-Distill",),
 parser.add_argument("--headless", action="store_true", help="accepted for Isaac Lab compatibility (always headless)")
 args = parser.parse_args()
 configure_process()
-print(f"run: {distill(from_args(DistillRun, args, backend=args.backend or 'isaaclab'), load_g1())}")
+print(f"run: {run_distill(from_args(DistillRun, args, backend=args.backend or 'isaaclab'), load_g1())}")

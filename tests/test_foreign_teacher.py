@@ -8,16 +8,17 @@ import torch
 from humanoid_gpt.deploy.policies import policy_setup
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.hme.clusters import ClusterManifest
+from humanoid_gpt.jobs.distill import run_distill
 from humanoid_gpt.students.checkpoint import read_student_checkpoint
 from humanoid_gpt.students.dagger import DaggerConfig
-from humanoid_gpt.students.distill import DistillRun, distill
+from humanoid_gpt.students.distill import DistillRun
 
 
 def test_one_dagger_iteration_with_twist2_labels_states(twist2_file, g1, lafan1_dir, tmp_path):
     manifest = ClusterManifest(clusters={"walk": [str(lafan1_dir / "walk1_subject1.csv")]})
     dagger = DaggerConfig(num_envs=4, steps_per_iteration=32, max_iterations=1, beta_iterations=1, batch_windows=4)
     run = DistillRun(teacher=twist2_file, student="mlp", log_root=tmp_path, run_name="r", threads=1, dagger=dagger)
-    folder = distill(run, g1, manifest=manifest, on_iteration=lambda i, s: None)
+    folder = run_distill(run, g1, manifest=manifest, on_iteration=lambda i, s: None)
     payload = read_student_checkpoint(folder / "student_1.pt")
     meta = payload["meta"]
     assert meta["actuation"]["name"] == "twist2" and meta["teachers"] == {"walk": str(twist2_file)}
@@ -32,8 +33,8 @@ def test_one_dagger_iteration_with_twist2_labels_states(twist2_file, g1, lafan1_
 
 def test_teachers_are_either_our_experts_or_a_tracker_file(twist2_file, g1, tmp_path):
     with pytest.raises(ConfigError, match="pass --registry .* or --teacher"):
-        distill(DistillRun(), g1)
+        run_distill(DistillRun(), g1)
     with pytest.raises(ConfigError, match="pass --registry .* or --teacher"):
-        distill(DistillRun(registry=tmp_path / "experts.json", teacher=twist2_file), g1)
+        run_distill(DistillRun(registry=tmp_path / "experts.json", teacher=twist2_file), g1)
     with pytest.raises(ConfigError, match="use --backend mujoco"):
-        distill(DistillRun(teacher=twist2_file, backend="isaaclab"), g1)
+        run_distill(DistillRun(teacher=twist2_file, backend="isaaclab"), g1)

@@ -1,5 +1,9 @@
 """Distilling the retained experts of a registry into one student, on any backend: the run's options, its plan
-(teachers, clips, weights, seed: computed once, handed to the backend) and the loop."""
+(teachers, clips, weights, seed: computed once, handed to the backend) and the loop.
+
+Another lab's tracker as the teacher (``--teacher``) is read by the caller, through the deploy stage
+(:func:`humanoid_gpt.jobs.distill.foreign_teacher`), and handed in as a :class:`ForeignSetup`: deploy imports
+students, so students never import deploy."""
 
 from __future__ import annotations
 
@@ -10,8 +14,6 @@ from pathlib import Path
 from typing import Literal
 
 from humanoid_gpt.backends import Backend, DistillPlan, load_backend
-from humanoid_gpt.deploy.layouts import layout_names
-from humanoid_gpt.deploy.policies import PolicySetup, policy_setup
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.evaluation import expert_tracking_config
 from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
@@ -19,7 +21,7 @@ from humanoid_gpt.flags import check_bounds, option
 from humanoid_gpt.hme.clusters import ClusterManifest, active_manifest, cluster_clip_table
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.config import TrackingConfig
-from humanoid_gpt.robot.g1 import G1, load_g1
+from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt.runs import (
     check_same_run,
     checkpoint_to_continue,
@@ -28,12 +30,12 @@ from humanoid_gpt.runs import (
     run_dir,
     seed_everything,
 )
-from humanoid_gpt.students import build_student, preset
+from humanoid_gpt.students import StudentConfig, build_student, preset
 from humanoid_gpt.students.checkpoint import PREFIX, student_meta
 from humanoid_gpt.students.dagger import DaggerConfig
 from humanoid_gpt.students.runner import RESUMABLE as DAGGER_RESUMABLE
 from humanoid_gpt.students.runner import DaggerRunner, init_distributed
-from humanoid_gpt.students.teachers import ForeignTeacher, TeacherPool
+from humanoid_gpt.students.teachers import ForeignSetup, ForeignTeacher, TeacherPool
 
 
 @dataclass
@@ -81,29 +83,43 @@ def teacher_task(registry: ExpertRegistry) -> tuple[list[str], TrackingConfig]:
     return clusters, expert_tracking_config(retained[clusters[0]].checkpoint)
 
 
-def foreign_teacher(run: DistillRun, g1: G1) -> PolicySetup | None:
-    """How ``run.teacher`` (another lab's tracker) runs, or None when the registry's experts teach. Exactly one of the
-    two must be given."""
+def student_config(run: DistillRun) -> StudentConfig:
+    """The student ``run`` trains, after refusing options out of bounds and DAgger settings that do not fit its
+    context (before any clip or teacher file is read)."""
+    check_bounds(run)
+    cfg = preset(run.student, **({"context": run.context} if run.context else {}), **run.overrides)
+    run.dagger.validate(cfg.context)
+    return cfg
+
+
+def check_teachers(run: DistillRun) -> None:
+    """Exactly one source of teachers: the registry's experts or another lab's tracker file."""
     if (run.teacher is None) == (run.registry is None):
         raise ConfigError(
             "distillation needs its teachers: pass --registry (our experts) or --teacher (a tracker file)"
         )
-    if run.teacher is None:
-        return None
-    setup = policy_setup(str(run.teacher), g1, run.layout)
-    if setup.layout == "humanoid-gpt":
-        raise ConfigError(
-            f"--teacher {run.teacher}: not another lab's tracker layout ({', '.join(layout_names())}); our experts "
-            "teach through --registry"
-        )
-    if run.backend != "mujoco":
+
+
+def check_foreign_backend(run: DistillRun) -> None:
+    """A foreign teacher builds its observation from the MuJoCo envs' state: refuse any other backend."""
+    if run.teacher is not None and run.backend != "mujoco":
         raise ConfigError(
             f"--teacher {run.teacher}: foreign teachers read the MuJoCo backend's state; use --backend mujoco"
         )
-    return setup
 
 
-def foreign_teacher_task(foreign: PolicySetup) -> TrackingConfig:
+def _given_foreign(run: DistillRun, foreign: ForeignSetup | None) -> ForeignSetup | None:
+    """``foreign`` when ``run`` is taught by a tracker file, None when by the registry; refuses a mismatch (a caller
+    that did not read ``run.teacher``)."""
+    if (run.teacher is None) != (foreign is None):
+        raise TypeError(
+            f"the run's --teacher is {run.teacher} but foreign is {foreign}: the caller reads the tracker file "
+            "through the deploy stage and passes it as foreign"
+        )
+    return foreign
+
+
+def foreign_teacher_task(foreign: ForeignSetup) -> TrackingConfig:
     """The rollout task under a foreign teacher: its action convention and physics rate, and otherwise our task's
     defaults (randomization, terminations). Ending episodes only on falls was measured once (GPT-S at 50 DAgger
     iterations from TWIST2: SR 0% and 2.6 s tracked, against 7.1% and 3.0 s with our terminations; one seed,
@@ -115,16 +131,16 @@ def plan_distill(
     run: DistillRun,
     registry: ExpertRegistry | None = None,
     manifest: ClusterManifest | None = None,
-    foreign: PolicySetup | None = None,
+    foreign: ForeignSetup | None = None,
 ) -> DistillPlan:
     """What to simulate for ``run``: the retained teachers' clusters (every cluster of the manifest for a foreign
     teacher), their clips with cluster-balanced weights, the task config they share (a foreign teacher's: the
-    defaults with its action convention), envs, seed (offset by the process rank) and device. ``registry`` and
-    ``foreign`` (:func:`foreign_teacher`): what the caller has already read."""
+    defaults with its action convention), envs, seed (offset by the process rank) and device. ``registry``: what the
+    caller has already read; ``foreign``: ``run.teacher`` as the caller read it (required for a foreign teacher)."""
     manifest = manifest or active_manifest(run.manifest)
     if run.teacher is not None:
         clusters = sorted(manifest.clusters)
-        tracking = foreign_teacher_task(foreign or foreign_teacher(run, load_g1()))
+        tracking = foreign_teacher_task(_given_foreign(run, foreign))
     else:
         registry = registry or ExpertRegistry.load(run.registry)
         clusters, tracking = teacher_task(registry)
@@ -152,13 +168,15 @@ def distill(
     backend: Backend | None = None,
     manifest: ClusterManifest | None = None,
     on_iteration: Callable[[int, dict], None] | None = None,
+    foreign: ForeignSetup | None = None,
 ) -> Path:
-    """Train (or resume) a student on the registry's retained experts, on ``backend`` (default: ``run.backend``);
+    """Train (or resume) a student on the registry's retained experts, or on ``foreign`` (``run.teacher`` as the
+    caller read it: :func:`humanoid_gpt.jobs.distill.run_distill` does), on ``backend`` (default: ``run.backend``);
     returns the run folder. ``on_iteration`` receives each iteration's statistics (default: a progress line)."""
-    check_bounds(run)
-    cfg = preset(run.student, **({"context": run.context} if run.context else {}), **run.overrides)
-    run.dagger.validate(cfg.context)  # before any clip is loaded
-    foreign = foreign_teacher(run, g1)
+    cfg = student_config(run)  # before any clip is loaded
+    check_teachers(run)
+    foreign = _given_foreign(run, foreign)
+    check_foreign_backend(run)
     registry = ExpertRegistry.load(run.registry) if foreign is None else None
     plan = plan_distill(run, registry, manifest, foreign)
     folder = run.run_dir()
@@ -211,7 +229,7 @@ RESUMABLE_OPTIONS = ("resume", "log_root", "run_name", "threads", *DAGGER_RESUMA
 """Options a continued run may change (where it runs, its budget and checkpointing); any other is another run."""
 
 
-def _recorded_config(run: DistillRun, cfg, tracking: TrackingConfig) -> dict:
+def _recorded_config(run: DistillRun, cfg: StudentConfig, tracking: TrackingConfig) -> dict:
     """What a run's config.json records of its settings, and what continuing it must match."""
     return {
         "run": {k: str(v) for k, v in asdict(run).items() if k != "dagger"},

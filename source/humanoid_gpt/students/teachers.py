@@ -9,8 +9,9 @@ dropped first), so a registry of hundreds of experts fits.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from tensordict import TensorDict
@@ -110,14 +111,31 @@ class TeacherPool:
         return actions
 
 
-class ForeignTeacher:
-    """Another lab's tracker (a layout of :mod:`humanoid_gpt.deploy.layouts`, e.g. TWIST2's student) teaching every
-    env. It builds its own observation from the env's state and keeps its own history, so :meth:`act` must run once
-    per control step for all envs (DAgger labels every step). Its labels are actions in the env's action space: the
-    rollout env runs with the teacher's actuation, and the student records it (``meta["actuation"]``) so it is later
-    simulated and deployed as its teacher was."""
+class ForeignSetup(Protocol):
+    """Another lab's tracker file as its caller read it (``hgpt distill``, the main job: through the deploy stage,
+    whose ``PolicySetup`` is one). Students take it ready-made because deploy imports students, never the reverse."""
 
-    def __init__(self, path: Path, policy, clusters: Sequence[str]) -> None:
+    @property
+    def g1(self) -> G1:
+        """The robot under the tracker's own actuation: the rollouts run with it, the student records it."""
+
+    @property
+    def task_settings(self) -> dict:
+        """The TrackingConfig fields the tracker was made for (its action convention, physics rate)."""
+
+    @property
+    def make(self) -> Callable[[Any], Callable[[Any], torch.Tensor]]:
+        """Builds the tracker's policy for an env; the policy reads the env's state itself (called with None)."""
+
+
+class ForeignTeacher:
+    """Another lab's tracker (a layout the deploy stage reads, e.g. TWIST2's student; see :class:`ForeignSetup`)
+    teaching every env. It builds its own observation from the env's state and keeps its own history, so :meth:`act`
+    must run once per control step for all envs (DAgger labels every step). Its labels are actions in the env's action
+    space: the rollout env runs with the teacher's actuation, and the student records it (``meta["actuation"]``) so it
+    is later simulated and deployed as its teacher was."""
+
+    def __init__(self, path: Path, policy: Callable[[Any], torch.Tensor], clusters: Sequence[str]) -> None:
         self.path, self._policy, self.clusters = Path(path), policy, list(clusters)
         self.checkpoints = [self.path] * len(self.clusters)  # what the run's metadata records per cluster
 
