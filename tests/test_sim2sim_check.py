@@ -11,7 +11,8 @@ import pytest
 import torch
 from students_support import export_student, export_tiny, export_tiny_kv, standing_student
 
-from humanoid_gpt.deploy.check import BEYONDMIMIC_TERM_SIZES, check_policy, run_check
+from humanoid_gpt.deploy.check import check_policy, run_check
+from humanoid_gpt.deploy.check_declared import BEYONDMIMIC_TERM_SIZES
 from humanoid_gpt.motion.io import joint_order_permutations
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -155,7 +155,7 @@ def _free_port() -> int:
 
 
 def test_teleop_over_udp_keeps_the_g1_standing_and_counts_the_stream(g1, standing_policy):
-    from humanoid_gpt.deploy.check import standing_clip
+    from humanoid_gpt.deploy.check_dynamic import standing_clip
 
     clip = standing_clip(g1, 4.0)
     port = _free_port()
@@ -432,7 +432,7 @@ def test_a_non_finite_action_sends_the_damping_command(g1, standing_policy, monk
 
 
 def _send_clip(port: int, seconds: float, key: bytes | None = None, unsigned_every: int = 0) -> threading.Thread:
-    from humanoid_gpt.deploy.check import standing_clip
+    from humanoid_gpt.deploy.check_dynamic import standing_clip
     from humanoid_gpt.robot import load_g1
 
     clip = standing_clip(load_g1(), seconds)

@@ -1,6 +1,6 @@
 """The items of a policy check (``hgpt sim2sim check``): what a file declares about the robot it was made for, each
 item's verdict, and the comparisons of per-joint values against the robot, shared by the metadata checks
-(:mod:`humanoid_gpt.deploy.check`) and the motion-export checks (:mod:`humanoid_gpt.deploy.check_motion`)."""
+(:mod:`humanoid_gpt.deploy.check_static`) and the motion-export checks (:mod:`humanoid_gpt.deploy.check_motion`)."""
 
 from __future__ import annotations
 
