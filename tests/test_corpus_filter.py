@@ -11,17 +11,10 @@ import warnings
 import numpy as np
 import pytest
 
-from humanoid_gpt.governance.filter import (
-    FilterConfig,
-    FilterConfigError,
-    FilterDecision,
-    analyse_clip,
-    filter_clips,
-    format_ranges,
-    print_decisions,
-    ranges_of,
-    words,
-)
+from humanoid_gpt.governance.filter import analyse_clip, filter_clips, print_decisions
+from humanoid_gpt.governance.filter_config import FilterConfig, FilterConfigError
+from humanoid_gpt.governance.filter_decision import FilterDecision, format_ranges, ranges_of
+from humanoid_gpt.governance.filter_labels import words
 from humanoid_gpt.governance.quality import collision_model
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.clip import MotionClip

@@ -5,8 +5,9 @@
 - :mod:`~humanoid_gpt.governance.retarget`: mink IK from a human skeleton to the G1, batch and streaming;
 - :mod:`~humanoid_gpt.governance.quality`: physical scores of a G1 clip (penetration, floating, skating, limits,
   self-collision, jerk);
-- :mod:`~humanoid_gpt.governance.filter` and :mod:`~humanoid_gpt.governance.warp`: keep / trim / drop with reasons,
-  time-warp augmentation;
+- :mod:`~humanoid_gpt.governance.filter` (its settings in ``filter_config``, per-frame reasons in ``filter_frames``,
+  label reasons in ``filter_labels``, the decision types in ``filter_decision``) and
+  :mod:`~humanoid_gpt.governance.warp`: keep / trim / drop with reasons, time-warp augmentation;
 - :mod:`~humanoid_gpt.governance.corpus`, :mod:`~humanoid_gpt.governance.store`, :mod:`~humanoid_gpt.governance.card`:
   the sharded corpus with cached kinematics, its Parquet manifest and dataset card.
 """

@@ -43,7 +43,7 @@ import numpy as np
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.governance.corpus_config import REPORT, SPLITS, CorpusConfig, SplitConfig, load_corpus_config
 from humanoid_gpt.governance.corpus_units import UNITS, UnitTask, plan_units, read_unit_meta, run_unit, unit_intact
-from humanoid_gpt.governance.filter import FilterDecision, Reason
+from humanoid_gpt.governance.filter_decision import FilterDecision, Reason
 from humanoid_gpt.governance.store import (
     ARRAYS,
     INDEX,

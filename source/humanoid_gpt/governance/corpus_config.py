@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from humanoid_gpt import settings
 from humanoid_gpt.errors import ConfigError, HGPTError
-from humanoid_gpt.governance.filter import FilterConfig
+from humanoid_gpt.governance.filter_config import FilterConfig
 from humanoid_gpt.governance.warp import WarpConfig
 from humanoid_gpt.io_utils import contained_path, read_yaml
 from humanoid_gpt.robot.g1 import G1_KEYPOINT_NAMES

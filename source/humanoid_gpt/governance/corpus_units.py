@@ -14,7 +14,8 @@ import numpy as np
 
 from humanoid_gpt.errors import ConfigError, HGPTError
 from humanoid_gpt.governance.corpus_config import FORMATS, CorpusConfig, SourceConfig
-from humanoid_gpt.governance.filter import FilterConfig, analyse_clip
+from humanoid_gpt.governance.filter import analyse_clip
+from humanoid_gpt.governance.filter_config import FilterConfig
 from humanoid_gpt.governance.store import (
     clips_arrays,
     content_hash,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.governance.filter import Reason, format_ranges, ranges_of, velocity_excess
+from humanoid_gpt.governance.filter_decision import Reason, format_ranges, ranges_of
+from humanoid_gpt.governance.filter_frames import velocity_excess
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot.g1 import G1
 
