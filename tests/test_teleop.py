@@ -17,27 +17,19 @@ import numpy as np
 import pytest
 from students_support import export_student, standing_student
 
-from humanoid_gpt.deploy.teleop import (
+from humanoid_gpt.deploy.teleop import MAX_REFUSED, TeleopWarning, load_key, run_teleop
+from humanoid_gpt.deploy.teleop_buffer import RESTART_RUN, WINDOW, JitterBuffer
+from humanoid_gpt.deploy.teleop_protocol import (
     KIND_G1,
     KIND_HUMAN,
-    MAX_REFUSED,
-    RESTART_RUN,
-    WINDOW,
     Frame,
-    JitterBuffer,
     MalformedPacket,
-    SimulatedG1,
-    StageTimes,
-    TeleopWarning,
-    UdpReceiver,
     decode_frame,
     encode_frame,
     implausible,
-    load_key,
-    mocap_frames,
-    parse_source,
-    run_teleop,
 )
+from humanoid_gpt.deploy.teleop_robot import SimulatedG1, StageTimes
+from humanoid_gpt.deploy.teleop_sources import UdpReceiver, mocap_frames, parse_source
 from humanoid_gpt.deploy.unitree import LOW_CMD_FORMAT, LOW_CMD_SIZE, LowCmd, crc32_core, damping_cmd, low_cmd
 from humanoid_gpt.errors import ConfigError
 
