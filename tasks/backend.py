@@ -11,8 +11,9 @@ import torch
 
 from humanoid_gpt.backends import ClusterIndex, DistillPlan, EnvPlan, ExpertPlan
 from humanoid_gpt.errors import HGPTError
+from humanoid_gpt.hme.clusters import cluster_of
 from humanoid_gpt.mdp.config import TrackingConfig
-from humanoid_gpt_tasks.registration import DISTILL_ID, register_tasks
+from humanoid_gpt_tasks.registration import DISTILL_ID, register_cluster, register_distill
 from humanoid_gpt_tasks.tracking_env_cfg import TrackingEnvCfg, make_tracking_env_cfg
 
 
@@ -49,7 +50,11 @@ class IsaacLabBackend:
         import gymnasium as gym
         from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
 
-        register_tasks()  # the active manifest may name clusters made after this package was imported
+        # The task asked for may come from a manifest made after this package was imported.
+        if gym_id == DISTILL_ID:
+            register_distill()
+        else:
+            register_cluster(cluster_of(gym_id))
         return RslRlVecEnvWrapper(gym.make(gym_id, cfg=self._env_cfg(plan)))
 
     def expert_env(self, plan: ExpertPlan):

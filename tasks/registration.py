@@ -1,11 +1,16 @@
-"""Gym ids for every cluster of the active manifest (``HGPT-Cluster-042`` and ``HGPT-Cluster-042-Play``) and the
-distillation task ``HGPT-Distill``. Entry points are strings, so registering imports no Isaac Lab."""
+"""Gym ids of the tracking tasks, registered as Isaac Lab registers its tasks (``gym.register`` with an env config
+and an rsl_rl config entry point). ``HGPT-Distill`` is registered when the package is imported; a cluster's tasks
+(``HGPT-Cluster-<id>`` and ``-Play``) by :func:`register_tasks` for a manifest, which the package calls for the
+active one at import and the backend for the task it is asked to make. Registering imports no Isaac Lab: the
+cluster entry points are small functions that import the env config when gym asks for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gymnasium as gym
 
-from humanoid_gpt.hme.clusters import ClusterManifest, active_manifest, task_id
+from humanoid_gpt.hme.clusters import ClusterManifest, task_id
 
 ENV_ENTRY = "isaaclab.envs:ManagerBasedRLEnv"
 CFG_MODULE = "humanoid_gpt_tasks.tracking_env_cfg"
@@ -13,30 +18,41 @@ PPO_CFG = "humanoid_gpt_tasks.agents.rsl_rl_ppo_cfg:ExpertPPORunnerCfg"
 DISTILL_ID = "HGPT-Distill"
 
 
-def _register(gym_id: str, cfg_entry: str) -> None:
-    if gym_id in gym.registry:
-        return
-    gym.register(
-        id=gym_id,
-        entry_point=ENV_ENTRY,
-        disable_env_checker=True,
-        kwargs={"env_cfg_entry_point": f"{CFG_MODULE}:{cfg_entry}", "rsl_rl_cfg_entry_point": PPO_CFG},
-    )
+def _register(gym_id: str, env_cfg: str | Callable) -> None:
+    if gym_id not in gym.registry:
+        gym.register(
+            id=gym_id,
+            entry_point=ENV_ENTRY,
+            disable_env_checker=True,
+            kwargs={"env_cfg_entry_point": env_cfg, "rsl_rl_cfg_entry_point": PPO_CFG},
+        )
 
 
-def register_tasks(manifest: ClusterManifest | None = None) -> list[str]:
-    """Register the tasks of ``manifest`` (default: the active one); returns the ids."""
-    try:
-        manifest = manifest or active_manifest()
-    except Exception as e:  # a broken manifest must not make the package unimportable; tasks say why when used
-        import warnings
+def cluster_cfg_entry(cluster: str, play: bool) -> Callable:
+    """The env config entry point of a cluster's task: a function (Isaac Lab calls it and reads its source file)."""
 
-        warnings.warn(f"no HGPT cluster tasks registered: {e}", stacklevel=2)
-        return []
-    ids = []
-    for cluster in sorted(manifest.clusters):
-        _register(task_id(cluster), f"cluster_{cluster}")
-        _register(f"{task_id(cluster)}-Play", f"cluster_{cluster}_play")
-        ids += [task_id(cluster), f"{task_id(cluster)}-Play"]
-    _register(DISTILL_ID, "distill_cfg")
-    return ids + [DISTILL_ID]
+    def cluster_env_cfg():
+        from humanoid_gpt_tasks.tracking_env_cfg import cluster_cfg
+
+        return cluster_cfg(cluster, play)
+
+    cluster_env_cfg.__qualname__ = f"cluster_{cluster}{'_play' if play else ''}"
+    return cluster_env_cfg
+
+
+def register_distill() -> str:
+    _register(DISTILL_ID, f"{CFG_MODULE}:distill_cfg")
+    return DISTILL_ID
+
+
+def register_cluster(cluster: str) -> list[str]:
+    """Register a cluster's training and play tasks; returns their ids."""
+    ids = [task_id(cluster), f"{task_id(cluster)}-Play"]
+    for play, gym_id in zip((False, True), ids, strict=True):
+        _register(gym_id, cluster_cfg_entry(cluster, play))
+    return ids
+
+
+def register_tasks(manifest: ClusterManifest) -> list[str]:
+    """Register the tasks of every cluster of ``manifest``; returns their ids."""
+    return [gym_id for cluster in sorted(manifest.clusters) for gym_id in register_cluster(cluster)]

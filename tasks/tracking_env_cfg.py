@@ -1,6 +1,6 @@
 """Env config factories for the tracking tasks, built from the core's TrackingConfig (mjlab style: one factory,
-variants by arguments). Gym entry points ``cluster_042``, ``cluster_042_play`` and ``distill`` resolve through the
-module ``__getattr__`` below, so every cluster of the manifest gets a task without a class per cluster."""
+variants by arguments). A cluster's gym entry point calls :func:`cluster_cfg` (``registration.cluster_cfg_entry``),
+so every cluster of the manifest gets a task without a class per cluster."""
 
 from __future__ import annotations
 
@@ -224,16 +224,3 @@ def distill_cfg() -> TrackingEnvCfg:
     manifest = active_manifest()
     files = [str(p) for c in sorted(manifest.clusters) for p in manifest.clip_refs(c)]
     return make_tracking_env_cfg(files, groups=("student", "teacher"))
-
-
-def __getattr__(name: str):
-    """``cluster_<id>`` and ``cluster_<id>_play`` as zero-argument config factories for gym entry points."""
-    if name.startswith("cluster_"):
-        rest = name.removeprefix("cluster_")
-        play = rest.endswith("_play")
-        cluster = rest.removesuffix("_play")
-        factory = lambda: cluster_cfg(cluster, play)  # noqa: E731
-        factory.__name__ = name
-        factory.__module__ = __name__
-        return factory
-    raise AttributeError(name)
