@@ -51,15 +51,7 @@ def learn_with_curves(
     curves = list(curves or [])
     start, first = time.time() - 60 * (curves[-1]["minutes"] if curves else 0.0), runner.current_learning_iteration == 0
     budget = iterations or float("inf")
-    times = {"collect": 0.0, "learn": 0.0}
-    log = runner.logger.log
-
-    def timed_log(**kw):  # rsl_rl hands its per-iteration timings to the logger
-        times["collect"] += kw["collect_time"]
-        times["learn"] += kw["learn_time"]
-        log(**kw)
-
-    runner.logger.log = timed_log
+    times = runner.logger.timings  # ExpertRunner's logger sums rsl_rl's per-iteration timings
     while time.time() - start < minutes * 60 and runner.current_learning_iteration < budget:
         seen, done_before = len(env.metrics.records), runner.current_learning_iteration
         times.update(collect=0.0, learn=0.0)
@@ -86,7 +78,6 @@ def learn_with_curves(
         )
         print(curves[-1], flush=True)
         write_text_atomic(curves_path, json.dumps(curves, indent=1))
-    runner.logger.log = log
     return curves
 
 

@@ -8,9 +8,39 @@ import time
 from pathlib import Path
 
 from rsl_rl.runners import OnPolicyRunner
+from rsl_rl.utils.logger import Logger
 
 from humanoid_gpt.experts.checkpoint import FORMAT, SCHEMA_VERSION, load_checkpoint
 from humanoid_gpt.runs import restore_rng, rng_state, save_checkpoint
+
+
+class OneLineLogger(Logger):
+    """rsl_rl's logger, printing one line per iteration instead of its 40-line block (10,000 lines for a few minutes
+    of training): iteration, samples/s, reward, episode length, ETA. Everything else it logs (TensorBoard, W&B) is
+    kept. ``timings`` sums the collection and update seconds since a caller last cleared it (learning curves)."""
+
+    def __init__(self, label: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.label = label
+        self.timings = {"collect": 0.0, "learn": 0.0}
+        self._started: float | None = None
+
+    def log(self, **kw) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().log(**kw)
+        self.timings["collect"] += kw["collect_time"]
+        self.timings["learn"] += kw["learn_time"]
+        it, start, total = kw["it"], kw["start_it"], kw["total_it"]
+        if self._started is None or it == start:
+            self._started = time.time() - kw["collect_time"] - kw["learn_time"]
+        samples = self.cfg["num_steps_per_env"] * self.num_envs / (kw["collect_time"] + kw["learn_time"])
+        left = (time.time() - self._started) / (it + 1 - start) * (total - it - 1)
+        mean = lambda buf: sum(buf) / len(buf) if buf else float("nan")  # noqa: E731
+        print(
+            f"{self.label} iteration {it + 1}/{total}: {samples:,.0f} samples/s, reward {mean(self.rewbuffer):.2f}, "
+            f"episodes {mean(self.lenbuffer):.0f} steps, ETA {int(left) // 60}:{int(left) % 60:02d}",
+            flush=True,
+        )
 
 
 class ExpertRunner(OnPolicyRunner):
@@ -21,30 +51,18 @@ class ExpertRunner(OnPolicyRunner):
     ) -> None:
         super().__init__(env, train_cfg, log_dir, device)
         self.meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "train_cfg": train_cfg, **meta}
-        if not verbose:
-            self._one_line_progress()
-
-    def _one_line_progress(self) -> None:
-        """rsl_rl prints a 40-line block per iteration (10,000 lines for a few minutes of training); keep everything
-        it logs (TensorBoard, W&B) and print one line instead: iteration, samples/s, reward, episode length, ETA."""
-        log, logger = self.logger.log, self.logger
-        started = time.time()
-
-        def one_line(**kw) -> None:
-            with contextlib.redirect_stdout(io.StringIO()):
-                log(**kw)
-            it, start, total = kw["it"], kw["start_it"], kw["total_it"]
-            samples = self.cfg["num_steps_per_env"] * self.env.num_envs / (kw["collect_time"] + kw["learn_time"])
-            left = (time.time() - started) / (it + 1 - start) * (total - it - 1)
-            reward = sum(logger.rewbuffer) / len(logger.rewbuffer) if logger.rewbuffer else float("nan")
-            length = sum(logger.lenbuffer) / len(logger.lenbuffer) if logger.lenbuffer else float("nan")
-            print(
-                f"{self.meta.get('task', 'PPO')} iteration {it + 1}/{total}: {samples:,.0f} samples/s, reward "
-                f"{reward:.2f}, episodes {length:.0f} steps, ETA {int(left) // 60}:{int(left) % 60:02d}",
-                flush=True,
+        if not verbose:  # same writers and buffers, one printed line per iteration
+            self.logger = OneLineLogger(
+                self.meta.get("task", "PPO"),
+                log_dir=log_dir,
+                cfg=self.cfg,
+                env_cfg=self.env.cfg,
+                num_envs=self.env.num_envs,
+                is_distributed=self.is_distributed,
+                gpu_world_size=self.gpu_world_size,
+                gpu_global_rank=self.gpu_global_rank,
+                device=self.device,
             )
-
-        self.logger.log = one_line
 
     def save(self, path: str, infos: dict | None = None) -> None:
         payload = self.alg.save()
