@@ -65,7 +65,7 @@ class PerformerRule:
             return cls(value=raw)
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}.performer: a mapping (regex/map/value/namespace) or a string, not {raw!r}")
-        unknown = sorted(set(raw) - {"regex", "map", "value", "namespace"})
+        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ConfigError(f"{where}.performer: unknown field(s) {unknown}; use regex, map, value or namespace")
         if raw.get("regex") is not None:
@@ -140,37 +140,15 @@ class CorpusConfig:
     """A file that cannot be read or retargeted: a dropped row naming the error (``drop``), or stop (``fail``)."""
 
 
-_TOP_KEYS = {
-    "name",
-    "sources",
-    "output",
-    "data_root",
-    "fps",
-    "filters",
-    "warps",
-    "splits",
-    "executor",
-    "ray_address",
-    "num_cpus",
-    "shard_frames",
-    "dtype",
-    "bodies",
-    "on_error",
-}
-_SOURCE_KEYS = {
-    "name",
-    "path",
-    "format",
-    "licence",
-    "license",
-    "performer",
-    "fps",
-    "labels",
-    "read",
-    "retarget",
-    "exclude",
-}
+def _field_names(cls: type) -> set[str]:
+    """The keys a YAML mapping of ``cls`` may hold: its dataclass fields (one source of truth for the key checks)."""
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+_SOURCE_ALIASES = {"license"}  # American spelling of ``licence``
 _RETARGET_KEYS = {"skeleton", "mapping", "height", "fps", "config"}
+"""``retarget`` options: forwarded to :func:`humanoid_gpt.governance.retarget.retarget` (``config``: RetargetConfig
+fields, checked against that dataclass)."""
 
 
 def load_corpus_config(
@@ -192,9 +170,10 @@ def load_corpus_config(
         raw = dict(config)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: a mapping with 'sources' and 'output' expected")
-    unknown = sorted(set(raw) - _TOP_KEYS)
+    top = _field_names(CorpusConfig)
+    unknown = sorted(set(raw) - top)
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(_TOP_KEYS)}")
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(top)}")
     out = output if output is not None else raw.get("output")
     if out is None:
         raise ConfigError(f"{where}: field 'output' missing. Fix: name the corpus folder (output: /tmp/corpus_out)")
@@ -249,9 +228,10 @@ def _parse_source(raw: Any, i: int, where: str) -> SourceConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: sources[{i}] must be a mapping with name, path, format and licence")
     label = f"{where}: sources[{i}]" + (f" ({raw['name']})" if raw.get("name") else "")
-    unknown = sorted(set(raw) - _SOURCE_KEYS)
+    known = _field_names(SourceConfig)
+    unknown = sorted(set(raw) - known - _SOURCE_ALIASES)
     if unknown:
-        raise ConfigError(f"{label}: unknown field(s) {unknown}; known: {sorted(_SOURCE_KEYS - {'license'})}")
+        raise ConfigError(f"{label}: unknown field(s) {unknown}; known: {sorted(known)}")
     for key in ("name", "path", "format"):
         if not raw.get(key):
             raise ConfigError(f"{label}: field '{key}' missing. Fix: add {key}: ... to the source")
@@ -329,7 +309,7 @@ def _number(
 
 def _parse_splits(raw: Any, where: str) -> SplitConfig:
     raw = dict(raw or {})
-    unknown = sorted(set(raw) - {"train", "val", "test", "assign"})
+    unknown = sorted(set(raw) - _field_names(SplitConfig))
     if unknown:
         raise ConfigError(f"{where}: splits: unknown field(s) {unknown}; use train, val, test, assign")
     shares = {k: _number(raw, k, d, f"{where}: splits", float, 0.0, 1.0, "a share") for k, d in SPLIT_SHARES}
