@@ -28,6 +28,7 @@ from humanoid_gpt.metrics import metrics_table
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.clip import clip_windows
 from humanoid_gpt.robot import load_g1
+from humanoid_gpt.robot.g1 import Actuation
 from humanoid_gpt.students.config import context_overrides
 from humanoid_gpt.students.distill import DistillRun
 from humanoid_gpt_sim2sim.evaluate import evaluate
@@ -36,11 +37,19 @@ TRAIN_SUBJECTS = ("subject1", "subject2", "subject3", "subject4")
 HELD_OUT = "subject5"
 
 
-def score(spec: str, g1, windows, threads: int) -> dict:
-    """One policy file on the held-out windows, simulated as it expects (its layout or recorded actuation)."""
+def score(spec: str, g1, windows, threads: int, our_gains: bool = False) -> dict:
+    """One policy file on the held-out windows, simulated as it expects (its layout or recorded actuation); with
+    ``our_gains`` its targets (its default pose + action x its scale) are held by our PD gains and torque limits:
+    the best case of relabelling a teacher's targets into our actuation, which the rollouts do not do."""
     setup = policy_setup(spec, g1)
+    robot = setup.g1
+    if our_gains:
+        own = robot.actuation
+        mixed = Actuation(f"{own.name} targets, our gains", tuple(g1.kp), tuple(g1.kd), tuple(g1.effort_limit),
+                          own.default_joint_pos, own.action_scale)  # fmt: skip
+        robot = g1.with_actuation(mixed)
     tracking = TrackingConfig(**setup.task_settings)
-    return evaluate(setup.g1, windows, setup.make, tracking, 16, threads, progress=False)["aggregate"]
+    return evaluate(robot, windows, setup.make, tracking, 16, threads, progress=False)["aggregate"]
 
 
 def main() -> None:
@@ -72,6 +81,9 @@ def main() -> None:
             write_report(args, report, teacher, len(train), len(windows))
 
     record("teacher (TWIST2)", str(teacher))
+    if "teacher (TWIST2), our gains" not in scores:  # why rollouts run under the teacher's actuation
+        scores["teacher (TWIST2), our gains"] = score(str(teacher), g1, windows, args.threads, our_gains=True)
+        write_report(args, report, teacher, len(train), len(windows))
     record("reference (open loop)", "reference")
     for spec in args.compare:
         record(Path(spec).name, spec)
@@ -103,7 +115,13 @@ def write_report(args, report: dict, teacher: Path, clips: int, windows: int) ->
         f"Teacher: `{teacher.name}` on every clip. Training: {clips} LAFAN1 takes of subjects 1-4; DAgger with "
         f"{args.num_envs} envs x {args.steps_per_iteration} steps per iteration, beta over {args.beta_iterations} "
         f"iterations, the teacher's actuation. Scored on {windows} windows of 10 s of subject 5 (held out), falls as "
-        "the metrics define them.\n\n" + "\n".join(metrics_table(("policy",), rows)) + "\n"
+        "the metrics define them.\n\n" + "\n".join(metrics_table(("policy",), rows)) + "\n\n"
+        "`teacher (TWIST2), our gains`: the teacher's own targets held by our PD gains and torque limits, the best "
+        "case of relabelling its targets into our actuation (rollouts run under its actuation instead).\n\n"
+        "Made by (each budget a separate command; finished rows are kept):\n\n```bash\n"
+        "HGPT_DATA_ROOT=../shared/data MENAGERIE_ROOT=../shared/menagerie \\\n"
+        "    .venv/bin/python experiments/foreign_teacher.py \\\n"
+        "    --students gpt-s mlp tcn --budgets 50 200 --out docs/evidence/foreign_teacher\n```\n"
     )
     write_text_atomic(args.out / "report.md", text)
 
