@@ -89,6 +89,22 @@ def test_a_fresh_cache_makes_the_ground_and_then_converts_the_g1(tmp_path):
     assert (tmp_path / "isaac_assets").is_dir() and done.stdout.strip().endswith(".usda")
 
 
+def test_a_broken_manifest_stops_the_import_naming_it(tmp_path):
+    """Registering the active manifest's tasks is part of importing the package: a manifest that cannot be read is an
+    error naming it, not a warning and an empty task list (a process of its own: this one imported the package)."""
+    import os
+    import subprocess
+    import sys
+
+    broken = tmp_path / "clusters.json"
+    broken.write_text("{not json")
+    env = os.environ | {"HGPT_CLUSTER_MANIFEST": str(broken)}
+    done = subprocess.run(
+        [sys.executable, "-c", "import humanoid_gpt_tasks"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0 and str(broken) in done.stderr, done.stderr[-2000:]
+
+
 def test_registry_configs_resolve(lafan1_dir):
     from isaaclab_tasks.utils import load_cfg_from_registry
 
