@@ -28,7 +28,7 @@ import onnx
 import torch
 
 from humanoid_gpt.motion.clip import MotionClip
-from humanoid_gpt.motion.io import joint_order_permutations
+from humanoid_gpt.motion.formats import joint_order_permutations
 from humanoid_gpt.motion.kinematics import clip_body_states, quat_to_matrix
 from humanoid_gpt.robot.g1 import G1
 

@@ -76,7 +76,7 @@ def standing_student(g1, order: str = "unitree", arm_offset: float = 0.0):
     import numpy as np
 
     from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
-    from humanoid_gpt.motion.io import joint_order_permutations
+    from humanoid_gpt.motion.formats import joint_order_permutations
 
     perm = joint_order_permutations(g1)[order]  # the policy's joints, as G1 indices
     offsets = dict(zip([n for n, _ in STUDENT_LAYOUT], np.cumsum([0] + [s for _, s in STUDENT_LAYOUT]), strict=False))

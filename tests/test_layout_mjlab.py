@@ -26,7 +26,7 @@ from humanoid_gpt.deploy.layouts import LayoutError, identify
 from humanoid_gpt.deploy.policies import ReferencePolicy, policy_setup
 from humanoid_gpt.mdp.actions import actions_for_targets
 from humanoid_gpt.mdp.config import TrackingConfig
-from humanoid_gpt.motion.io import joint_order_permutations
+from humanoid_gpt.motion.formats import joint_order_permutations
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

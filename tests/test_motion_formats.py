@@ -16,13 +16,8 @@ from humanoid_gpt import rotations as R
 from humanoid_gpt.errors import MotionFormatError, MotionValidationError
 from humanoid_gpt.motion import MotionClip, load_clip, load_clips
 from humanoid_gpt.motion.check import check_files
-from humanoid_gpt.motion.io import (
-    breadth_first_bodies,
-    joint_order_permutations,
-    npz_kind,
-    read_clip,
-    read_g1_npy,
-)
+from humanoid_gpt.motion.formats import breadth_first_bodies, joint_order_permutations, read_g1_npy
+from humanoid_gpt.motion.io import npz_kind, read_clip
 from humanoid_gpt.motion.kinematics import clip_body_states
 from humanoid_gpt.motion.rates import FrameRateWarning, MotionWarning, fps_from_name
 from humanoid_gpt.motion.validate import quaternion_order_misread

@@ -12,13 +12,9 @@ import pytest
 from humanoid_gpt import settings
 from humanoid_gpt.errors import MotionFormatError, MotionValidationError
 from humanoid_gpt.motion import MotionClip, load_clip, save_beyondmimic_npz, save_clip
-from humanoid_gpt.motion.io import (
-    MotionWarning,
-    joint_order_permutations,
-    read_beyondmimic_npz,
-    read_clip,
-    read_holosoma_npz,
-)
+from humanoid_gpt.motion.formats import joint_order_permutations, read_beyondmimic_npz, read_holosoma_npz
+from humanoid_gpt.motion.io import read_clip
+from humanoid_gpt.motion.rates import MotionWarning
 
 
 def _all_g1_files() -> list[Path]:

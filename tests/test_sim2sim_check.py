@@ -13,7 +13,7 @@ from students_support import export_student, export_tiny, export_tiny_kv, standi
 
 from humanoid_gpt.deploy.check import check_policy, run_check
 from humanoid_gpt.deploy.check_declared import BEYONDMIMIC_TERM_SIZES
-from humanoid_gpt.motion.io import joint_order_permutations
+from humanoid_gpt.motion.formats import joint_order_permutations
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -120,7 +120,7 @@ def _trial(path: Path, g1: G1, declared: Declared, hypothesis: Hypothesis, secon
 
 def hypotheses(g1: G1, declared: Declared) -> list[Hypothesis]:
     """The usual deployment mistakes, most likely first."""
-    from humanoid_gpt.motion.io import joint_order_permutations
+    from humanoid_gpt.motion.formats import joint_order_permutations
 
     out = [
         Hypothesis(

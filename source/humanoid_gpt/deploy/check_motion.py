@@ -53,7 +53,7 @@ def check_motion_export(check: PolicyCheck, path: Path, g1: G1) -> None:
 def check_foreign_default(check: PolicyCheck, declared: Declared, g1: G1) -> None:
     """A foreign policy acts about its own default pose (the harness drives it so): a known G1 pose is ok; a known
     pose written in another joint order than joint_names (the classic mistake) or an unknown pose is a mismatch."""
-    from humanoid_gpt.motion.io import joint_order_permutations
+    from humanoid_gpt.motion.formats import joint_order_permutations
 
     values = declared.default_joint_pos
     poses = {"the robot's own": g1.default_joint_pos, "mjlab/BeyondMimic's knees-bent keyframe": None}
@@ -112,7 +112,7 @@ def _fk_error(g1: G1, f, t, order: list[int], xyzw: bool) -> float:
 def _check_motion(check: PolicyCheck, f, g1: G1) -> None:
     """The embedded motion against the metadata: joint order and quaternion order by forward kinematics (the
     stored bodies must sit where the stored joints put them), the rate from joint_vel against joint_pos."""
-    from humanoid_gpt.motion.io import joint_order_permutations
+    from humanoid_gpt.motion.formats import joint_order_permutations
 
     t = mjlab_layout.motion_tables(f.path)
     declared = _fk_error(g1, f, t, f.order, False)

@@ -34,7 +34,7 @@ from humanoid_gpt.robot.g1 import G1
 
 def _check_joints(check: PolicyCheck, declared: Declared, g1: G1, ours: bool) -> str | None:
     """Joint names and order; returns the order's name ("unitree", "isaaclab") or None."""
-    from humanoid_gpt.motion.io import joint_order_permutations
+    from humanoid_gpt.motion.formats import joint_order_permutations
 
     names = declared.joint_names
     if sorted(names) != sorted(g1.joint_names):

@@ -1,13 +1,18 @@
-"""What every motion reader checks of a file's arrays: the keys its format needs, and their shapes."""
+"""What every motion reader checks of a file: that an NPZ opens, the keys its format needs, and array shapes."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from humanoid_gpt.errors import MotionFormatError
+from humanoid_gpt.robot.g1 import G1_JOINT_NAMES
+
+CSV_COLUMNS = 7 + len(G1_JOINT_NAMES)
+"""A G1 frame as a row: root position (3), root quaternion (4), the 29 joints."""
 
 
 def require_keys(data, path: Path, keys: Iterable[str], fmt: str) -> None:
@@ -21,3 +26,11 @@ def check_shape(arr: np.ndarray, path: Path, key: str, shape: tuple) -> None:
     if not ok:
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise MotionFormatError(f"{path}: '{key}' has shape {arr.shape}, expected {want}")
+
+
+def load_npz(path: Path) -> dict:
+    """An NPZ's arrays, never unpickling (``allow_pickle=False``); a corrupt or truncated file is a clear error."""
+    try:
+        return dict(np.load(path, allow_pickle=False))
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise MotionFormatError(f"{path}: not a readable NPZ ({e}); the file is corrupt or truncated") from e
