@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +117,20 @@ def seconds(summary: dict, control_dt: float) -> dict:
 def write_report(result: dict, path: str | Path) -> Path:
     write_text_atomic(path, json.dumps(result, indent=2))
     return Path(path)
+
+
+def cached_evaluation(path: Path, checkpoint: Path | None, run: Callable[[], dict]) -> dict:
+    """``run()``'s evaluation result, computed once per ``path`` and ``checkpoint``: an interrupted caller that
+    resumes skips the evaluations it finished (a recording is not kept)."""
+    tag = str(checkpoint) if checkpoint is not None else ""
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("checkpoint") == tag:
+            return saved["result"]
+    result = run()
+    result.pop("recording", None)
+    write_text_atomic(path, json.dumps({"checkpoint": tag, "result": result}, indent=1, default=float))
+    return result
 
 
 TABLE_COLUMNS = (

@@ -1,4 +1,5 @@
-"""Running a trained expert: its policy rebuilt from a checkpoint, evaluated on its cluster's clips."""
+"""Running a trained expert: its policy rebuilt from a checkpoint, evaluated on its cluster's clips and judged into the
+expert registry (:func:`judge_expert`: what ``hgpt experts eval`` does for one expert and the main job for each)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ import contextlib
 import copy
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rsl_rl.utils import resolve_callable
 
 from humanoid_gpt.backends import load_backend
 from humanoid_gpt.experts.checkpoint import load_checkpoint
-from humanoid_gpt.hme.clusters import CLUSTER_PREFIX, cluster_of
+from humanoid_gpt.experts.registry import ExpertRecord, ExpertRegistry
+from humanoid_gpt.hme.clusters import CLUSTER_PREFIX, ClusterManifest, cluster_of, load_clip_refs
 from humanoid_gpt.mdp.config import TrackingConfig
-from humanoid_gpt.motion.clip import MotionClip
+from humanoid_gpt.metrics import cached_evaluation
+from humanoid_gpt.motion.clip import MotionClip, scored_windows, spread
 from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt.runs import CheckpointError, robot_hash
 
@@ -79,3 +83,43 @@ def expert_cluster(checkpoint: str | Path, task: str, cluster: str | None = None
             "evaluate that cluster's own expert"
         )
     return own
+
+
+def retention_windows(manifest: ClusterManifest, cluster: str, g1: G1, clips: int, seconds: float) -> list[MotionClip]:
+    """What an expert is judged on in bounded time: one window of ``seconds`` from each of up to ``clips`` of its
+    cluster's clips, spread through the cluster (a window under 1 s is left out)."""
+    refs = spread(manifest.clip_refs(cluster), clips)
+    return [w for clip in load_clip_refs(refs, g1) for w in scored_windows(clip, seconds, 1)]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One expert evaluated and recorded: its registry record (verdict and reasons), its checkpoint's metadata (task,
+    config hash, PPO config) and the evaluation (per clip and aggregate)."""
+
+    record: ExpertRecord
+    meta: dict
+    result: dict
+
+
+def judge_expert(
+    registry: ExpertRegistry,
+    g1: G1,
+    checkpoint: Path,
+    clips: Sequence[MotionClip],
+    cluster: str | None = None,
+    num_envs: int = 16,
+    recorded_as: str | Path | None = None,
+    cache: Path | None = None,
+) -> Judged:
+    """Evaluate the expert at ``checkpoint`` on ``clips`` and record it in ``registry`` (not saved) under its cluster
+    (see :func:`expert_cluster`), judged by the registry's retention rule; one function, so that the command and the
+    main job keep and drop experts alike. ``recorded_as``: the checkpoint path the registry keeps (default:
+    ``checkpoint``); ``cache``: a file holding the result, so that a resumed caller does not evaluate again."""
+    meta = load_checkpoint(checkpoint)["infos"]["hgpt"]
+    cluster = expert_cluster(checkpoint, meta["task"], cluster)
+    evaluate = lambda: evaluate_expert(g1, checkpoint, clips, num_envs)  # noqa: E731
+    result = evaluate() if cache is None else cached_evaluation(cache, checkpoint, evaluate)
+    aggregate = result["aggregate"]
+    record = registry.add(cluster, meta["task"], recorded_as or checkpoint, meta["config_hash"], aggregate)
+    return Judged(record, meta, result)

@@ -52,6 +52,11 @@ class ExpertRecord:
     retained: bool
     reasons: list[str] = field(default_factory=list)
 
+    @property
+    def verdict(self) -> str:
+        """``retained``, or ``dropped: `` and the reasons: the one phrase every caller prints."""
+        return "retained" if self.retained else "dropped: " + "; ".join(self.reasons)
+
 
 @dataclass
 class ExpertRegistry:

@@ -166,3 +166,17 @@ def clip_windows(clip: MotionClip, seconds: float, count: int) -> list[MotionCli
         return [clip]
     starts = torch.linspace(0, clip.num_frames - n - 1, count).long().tolist()
     return [clip.slice(s, s + n).replace(name=f"{clip.name}@{s / clip.fps:.0f}s") for s in starts]
+
+
+def scored_windows(clip: MotionClip, seconds: float, count: int, min_seconds: float = 1.0) -> list[MotionClip]:
+    """:func:`clip_windows` without windows shorter than ``min_seconds``: a clip that short measures no tracking."""
+    return [w for w in clip_windows(clip, seconds, count) if w.duration >= min_seconds]
+
+
+def spread(items: Sequence, count: int) -> list:
+    """``count`` items spread evenly through ``items`` (all of them when there are fewer): a sample of a long list
+    that still covers its beginning, middle and end."""
+    if len(items) <= count:
+        return list(items)
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(count)]
