@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from humanoid_gpt.errors import ConfigError
+from humanoid_gpt.errors import ConfigError, HGPTError
 
 Style = Literal["hgpt", "isaaclab"]
 _SCALARS = (int, float, str, Path)
@@ -65,6 +65,22 @@ def bounded(kind: type, low: float, name: str = "", strict: bool = False):
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def destination(folder: bool = False):
+    """An argparse type: a path the command will write (a file, or a ``folder``), checked while the options are read,
+    before any work, so that argparse names the flag in the refusal (:func:`~humanoid_gpt.io_utils.check_destination`
+    says why)."""
+    from humanoid_gpt.io_utils import check_destination
+
+    def parse(text: str) -> Path:
+        try:
+            return check_destination(text, folder)
+        except HGPTError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = "folder" if folder else "file"
     return parse
 
 

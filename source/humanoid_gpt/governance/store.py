@@ -406,6 +406,20 @@ def export_clips(
     return [save_clip(clip, where[clip.provenance["clip_id"]]) for clip in clips]
 
 
+def exported_clips(
+    out: Path, split: str, sources: Sequence[str] | None = None, exclude: Sequence[str] = (), originals: bool = False
+) -> list[Path]:
+    """The clip files :func:`export_clips` wrote into ``out`` for ``split`` (of ``sources`` only, or all but
+    ``exclude``; without time-warped copies when ``originals``: motion as captured), sorted."""
+    from humanoid_gpt.governance.warp import is_warped
+
+    found = []
+    for source in sorted(p for p in (out / split).glob("*") if p.is_dir()):
+        if (sources is None or source.name in sources) and source.name not in exclude:
+            found += sorted(f for f in source.glob("*.npz") if not (originals and is_warped(f.stem)))
+    return found
+
+
 def load_library(
     folder: str | Path,
     g1: G1,

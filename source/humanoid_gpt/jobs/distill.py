@@ -50,3 +50,22 @@ def run_distill(
     run folder. The run's own options are refused first, before any teacher file is read, as they always were."""
     student_config(run)
     return distill(run, g1, backend, manifest, on_iteration, foreign=foreign_teacher(run, g1))
+
+
+def run_distill_processes(run: DistillRun, nproc: int) -> None:
+    """``hgpt distill`` in ``nproc`` processes (torch.distributed.run, one host): each simulates its own envs,
+    DistributedDataParallel averages the gradients, rank 0 writes the checkpoints and curves. The run travels as
+    command-line flags, which carry no student overrides."""
+    import subprocess
+    import sys
+
+    from humanoid_gpt.flags import to_flags
+
+    if run.overrides:
+        raise ConfigError(
+            f"distill.nproc > 1 launches `hgpt distill`, whose flags cannot carry the student overrides "
+            f"{run.overrides}; use distill.context >= 31 for a TCN, or nproc 1"
+        )
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    cmd += ["-m", "humanoid_gpt.cli", "distill", *to_flags(run)]
+    subprocess.run(cmd, check=True)

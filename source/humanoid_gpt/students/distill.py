@@ -31,7 +31,7 @@ from humanoid_gpt.runs import (
     seed_everything,
 )
 from humanoid_gpt.students import StudentConfig, build_student, preset
-from humanoid_gpt.students.checkpoint import PREFIX, student_meta
+from humanoid_gpt.students.checkpoint import PREFIX, save_student, student_meta
 from humanoid_gpt.students.dagger import DaggerConfig
 from humanoid_gpt.students.runner import RESUMABLE as DAGGER_RESUMABLE
 from humanoid_gpt.students.runner import DaggerRunner, init_distributed
@@ -227,6 +227,16 @@ def distill(
 
 RESUMABLE_OPTIONS = ("resume", "log_root", "run_name", "threads", *DAGGER_RESUMABLE)
 """Options a continued run may change (where it runs, its budget and checkpointing); any other is another run."""
+
+
+def save_untrained(run: DistillRun, g1: G1, tracking: TrackingConfig, path: Path) -> Path:
+    """The student ``run`` starts from (its config, initialised under its seed as the run is), saved as a checkpoint
+    acting under ``g1``'s actuation and ``tracking``: the "before" row beside the trained student."""
+    import torch
+
+    cfg = student_config(run)
+    torch.manual_seed(run.dagger.seed)
+    return save_student(path, build_student(cfg), student_meta(cfg, g1, tracking.to_dict()))
 
 
 def _recorded_config(run: DistillRun, cfg: StudentConfig, tracking: TrackingConfig) -> dict:
