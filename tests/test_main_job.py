@@ -253,3 +253,20 @@ def test_a_required_source_without_data_names_the_fix(tmp_path, g1):
         run_main(cfg, g1)
     assert "corpus source 'lafan1' names data that is missing" in str(e.value) and "HGPT_DATA_ROOT" in str(e.value)
     assert str(path) in str(e.value)
+
+
+def test_the_experts_section_is_expert_run_options_with_the_jobs_defaults():
+    """The preset's PPO options are ExpertRun's (same types, help and bounds); only their defaults are the job's."""
+    import dataclasses
+    import typing
+
+    from humanoid_gpt.experts.train import ExpertRun
+    from humanoid_gpt.jobs.config import RUN_OPTIONS, ExpertsStage
+
+    section, run = typing.get_type_hints(ExpertsStage), typing.get_type_hints(ExpertRun)
+    assert {"num_envs", "max_iterations", "relative_actions", "compile"} <= set(RUN_OPTIONS)
+    assert all(section[name] == run[name] for name in RUN_OPTIONS)
+    metadata = {f.name: f.metadata for f in dataclasses.fields(ExpertsStage)}
+    assert all(metadata[name] == ExpertRun.__dataclass_fields__[name].metadata for name in RUN_OPTIONS)
+    built = ExpertsStage().expert_run(task="HGPT-Cluster-000", seed=3)
+    assert (built.max_iterations, built.save_interval, built.relative_actions, built.seed) == (100, 25, True, 3)

@@ -18,38 +18,79 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from humanoid_gpt import settings
+from humanoid_gpt.deploy.export import ExportSettings
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.registry import RetentionRule
+from humanoid_gpt.experts.train import ExpertRun
 from humanoid_gpt.flags import check_bounds
+from humanoid_gpt.hme.clusters import ClusterManifest
 from humanoid_gpt.io_utils import read_yaml
+from humanoid_gpt.students.distill import DistillRun
 from humanoid_gpt.typed_config import build_dataclass
+
+if TYPE_CHECKING:
+    from humanoid_gpt.hme.config import HMEConfig
 
 PRESETS = ("demo", "cpu", "gpu", "cluster")
 SCHEMA_VERSION = 1
 
 
+def _run_option(name: str, default: Any) -> Any:
+    """The preset field that is :class:`ExpertRun`'s option ``name``: its help text and bounds, with the job's
+    default (the main job trains short runs on reference-relative actions; ``hgpt train expert`` keeps its own)."""
+    return field(default=default, metadata=ExpertRun.__dataclass_fields__[name].metadata)
+
+
 @dataclass(frozen=True)
 class ExpertsStage:
-    """Which clusters get an expert, its PPO budget, how it is judged (the retention rule) and where it runs."""
+    """Which clusters get an expert, its PPO run (:class:`ExpertRun`'s options the preset sets), how it is judged
+    (the retention rule) and where it runs. The stage fills in the rest of each run: task, manifest, backend, seed,
+    device, run folder."""
 
     clusters: int | list[str] | Literal["all"] = 2  # a count (the clusters with the most segments), ids, or all
-    num_envs: int = 256
-    max_iterations: int = 100
-    save_interval: int = 25
-    relative_actions: bool = True
-    randomization: bool = True
-    adaptive_sampling: bool = True
-    threads: int = 2
-    compile: bool = False
+    num_envs: int = _run_option("num_envs", 256)
+    max_iterations: int = _run_option("max_iterations", 100)
+    save_interval: int = _run_option("save_interval", 25)
+    relative_actions: bool = _run_option("relative_actions", True)
+    randomization: bool = _run_option("randomization", True)
+    adaptive_sampling: bool = _run_option("adaptive_sampling", True)
+    threads: int = _run_option("threads", 2)
+    compile: bool = _run_option("compile", False)
     executor: Literal["local", "ray", "submitit"] = "local"
     ray_address: str | None = None
     slurm: dict = field(default_factory=dict)  # submitit's update_parameters (partition, gpus_per_node, ...)
     retention: RetentionRule = field(default_factory=RetentionRule)
     eval_window_seconds: float = 10.0  # the retention evaluation: windows of the cluster's own clips
     eval_windows: int = 16
+
+    def expert_run(self, **fixed: Any) -> ExpertRun:
+        """One cluster's PPO run: the preset's options, and ``fixed`` (task, manifest, seed, ...) from the stage."""
+        return ExpertRun(**{name: getattr(self, name) for name in RUN_OPTIONS}, **fixed)
+
+    def chosen_clusters(self, manifest: ClusterManifest) -> list[str]:
+        """The clusters of ``manifest`` that get an expert: named ones, or the ``n`` with the most segments (ties:
+        lowest id), or all."""
+        if self.clusters == "all":
+            return sorted(manifest.clusters)
+        if isinstance(self.clusters, list):
+            unknown = sorted(set(self.clusters) - set(manifest.clusters))
+            if unknown:
+                raise ConfigError(
+                    f"experts.clusters {unknown} are not in the HME manifest ({sorted(manifest.clusters)})"
+                )
+            return list(self.clusters)
+        ranked = sorted(manifest.clusters, key=lambda c: (-len(manifest.clusters[c]), c))
+        return sorted(ranked[: self.clusters])
+
+
+RUN_OPTIONS = tuple(f.name for f in dataclasses.fields(ExpertsStage) if f.name in ExpertRun.__dataclass_fields__)
+"""The :class:`ExpertRun` options a preset's ``experts`` section sets."""
+
+ExportStage = ExportSettings
+"""The export section: what ``hgpt export onnx`` takes as options (:mod:`humanoid_gpt.deploy.export`)."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +121,24 @@ class DistillStage:
             )
         return path
 
+    def distill_run(self, student: str, seed: int, device: str, **fixed: Any) -> DistillRun:
+        """The DAgger run of ``student`` (the deployed one or a baseline): the section's settings, and ``fixed``
+        (teachers, manifest, backend, run folder) from the stage."""
+        from humanoid_gpt.students import context_overrides
+        from humanoid_gpt.students.dagger import DaggerConfig
 
-@dataclass(frozen=True)
-class ExportStage:
-    quantize: list[str] = field(default_factory=list)  # int8-dynamic, fp16, ... (deploy.quantize)
-    parity_steps: int = 64  # streaming ONNX against PyTorch, step by step, on random observations
-    parity_tolerance: float = 1e-5
-    tensorrt: bool = False  # also build a TensorRT engine; where it cannot (no tensorrt or no GPU): skipped, saying why
+        return DistillRun(
+            student=student,
+            context=self.context,
+            layout=self.teacher_layout,
+            run_name=student,
+            threads=self.threads,
+            device=device,
+            distributed=self.nproc > 1 and device.startswith("cuda"),
+            overrides=context_overrides(student, self.context),
+            dagger=DaggerConfig(**{"seed": seed, **self.dagger}),
+            **fixed,
+        )
 
 
 @dataclass(frozen=True)
@@ -113,6 +165,9 @@ class MainConfig:
     device: str = "cpu"
     seed: int = 0
     output: str | None = None  # default: $HGPT_OUTPUT_ROOT/main/<name>
+    # The corpus and HME sections stay the mappings as written: their stage keys, config.json and the report's key
+    # hash them so (filled-in defaults would change every cache key), and the HME seed falls back to ``seed`` only when
+    # the section sets none. Their typed, validated views: load_corpus_config and hme_config().
     corpus: dict = field(default_factory=dict)
     hme: dict = field(default_factory=dict)
     experts: ExpertsStage = field(default_factory=ExpertsStage)
@@ -126,6 +181,15 @@ class MainConfig:
             out = Path(self.output).expanduser()
             return out if out.is_absolute() else Path.cwd() / out
         return settings.output_root() / "main" / self.name
+
+    def hme_config(self, sources: list[str], output: str) -> HMEConfig:
+        """The HME section as the library's config, on ``sources`` (the corpus's training clips) into ``output``,
+        with the job's seed unless the section sets its own; refused naming the field, as ``hgpt hme`` refuses it."""
+        from humanoid_gpt.hme.config import HMEConfig
+
+        return HMEConfig.from_dict(
+            {**self.hme, "sources": sources, "output": output, "seed": self.hme.get("seed", self.seed)}
+        )
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -213,10 +277,8 @@ def check(cfg: MainConfig) -> None:
         if k in cfg.hme:
             raise ConfigError(f"{where}: hme.{k} is set by the main job (the corpus's training clips); remove it")
     _check_corpus(cfg.corpus, where)
-    from humanoid_gpt.hme.config import HMEConfig
-
     try:  # the stage sets sources and output (the corpus's training clips): stand-ins here
-        HMEConfig.from_dict({**cfg.hme, "sources": ["clips"], "output": "unused"})
+        cfg.hme_config(["clips"], "unused")
     except ConfigError as e:
         raise ConfigError(f"{where}: hme: {e}") from None
     names = {s.get("name") for s in cfg.corpus["sources"] if isinstance(s, dict)}

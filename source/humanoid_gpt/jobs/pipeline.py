@@ -38,7 +38,7 @@ from humanoid_gpt.robot.g1 import G1, load_g1
 from humanoid_gpt.runs import latest_checkpoint, robot_hash
 
 if TYPE_CHECKING:
-    from humanoid_gpt.deploy.policies import PolicySetup
+    from humanoid_gpt.hme.config import HMEConfig
 
 RUN_ONLY = ("threads", "executor", "ray_address", "slurm", "compile")
 """Settings that change where and how fast a stage runs, not what it makes: left out of the stage keys."""
@@ -145,27 +145,11 @@ def corpus_stage(cfg: MainConfig, g1: G1, log: Callable[[str], None]) -> Stage:
     return Stage("corpus", key, build)
 
 
-def split_clips(
-    corpus_dir: Path, split: str, sources: list[str] | None = None, exclude: list[str] = (), originals: bool = False
-) -> list[Path]:
-    """The exported clip files of ``split`` (of ``sources`` only, or all but ``exclude``; without time-warped copies
-    when ``originals``), sorted."""
-    from humanoid_gpt.governance.warp import is_warped
-
-    folder = corpus_dir / "clips" / split
-    out = []
-    for source in sorted(p for p in folder.glob("*") if p.is_dir()):
-        if (sources is None or source.name in sources) and source.name not in exclude:
-            out += sorted(f for f in source.glob("*.npz") if not (originals and is_warped(f.stem)))
-    return out
-
-
 # 2. HME -----------------------------------------------------------------------------------------------------------
 
 
-def hme_config(cfg: MainConfig, corpus_dir: Path, work: Path):
-    from humanoid_gpt.hme.config import HMEConfig
-
+def hme_config(cfg: MainConfig, corpus_dir: Path, work: Path) -> HMEConfig:
+    """The HME section on the corpus's training clips, but the unseen sources' (no stage may train on them)."""
     train = corpus_dir / "clips" / "train"
     sources = sorted(str(p) for p in train.glob("*") if p.is_dir() and p.name not in cfg.evaluate.unseen_sources)
     if not sources:
@@ -173,8 +157,7 @@ def hme_config(cfg: MainConfig, corpus_dir: Path, work: Path):
             f"the corpus has no training clips outside evaluate.unseen_sources {cfg.evaluate.unseen_sources} "
             f"({train}); add sources or move clips into the train split"
         )
-    data = {**cfg.hme, "sources": sources, "output": str(work), "seed": cfg.hme.get("seed", cfg.seed)}
-    return HMEConfig.from_dict(data)
+    return cfg.hme_config(sources, str(work))
 
 
 def hme_stage(cfg: MainConfig, corpus: StageResult, log: Callable[[str], None]) -> Stage:
@@ -206,36 +189,11 @@ distillation train on."""
 # 3. experts -------------------------------------------------------------------------------------------------------
 
 
-def chosen_clusters(cfg: MainConfig, manifest) -> list[str]:
-    """The preset's clusters: named ones, or the ``n`` with the most segments (ties: lowest id)."""
-    wanted = cfg.experts.clusters
-    if wanted == "all":
-        return sorted(manifest.clusters)
-    if isinstance(wanted, list):
-        unknown = sorted(set(wanted) - set(manifest.clusters))
-        if unknown:
-            raise ConfigError(f"experts.clusters {unknown} are not in the HME manifest ({sorted(manifest.clusters)})")
-        return list(wanted)
-    ranked = sorted(manifest.clusters, key=lambda c: (-len(manifest.clusters[c]), c))
-    return sorted(ranked[:wanted])
-
-
-def spread(items: list, count: int) -> list:
-    """``count`` items spread evenly through ``items`` (all of them when there are fewer)."""
-    if len(items) <= count:
-        return list(items)
-    step = len(items) / count
-    return [items[int(i * step)] for i in range(count)]
-
-
 def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
     def build(work: Path) -> dict:
-        from humanoid_gpt.experts.checkpoint import load_checkpoint
-        from humanoid_gpt.experts.evaluation import evaluate_expert
         from humanoid_gpt.experts.fanout import train_all
         from humanoid_gpt.experts.registry import ExpertRegistry
-        from humanoid_gpt.experts.train import ExpertRun
-        from humanoid_gpt.hme.clusters import corpus_manifest, load_clip_refs, load_manifest, task_id
+        from humanoid_gpt.hme.clusters import corpus_manifest, load_manifest, task_id
 
         e = cfg.experts
         # The same path in every attempt: a resumed run's --manifest must not change.
@@ -248,64 +206,23 @@ def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1
             log(f"[experts] none trained: distill.teacher {teacher} labels the states of every cluster")
             return {"clusters": [], "experts": {}, "teacher": str(teacher)}
         log(f"[experts] training on clips of the corpus: {manifest_path}")
-        clusters = chosen_clusters(cfg, manifest)
+        clusters = e.chosen_clusters(manifest)
         runs = []
         for c in clusters:
             folder = work / "runs" / task_id(c) / c
             done = latest_checkpoint(folder, "model")
-            runs.append(
-                ExpertRun(
-                    task=task_id(c),
-                    manifest=manifest_path,
-                    backend=cfg.backend,
-                    num_envs=e.num_envs,
-                    max_iterations=e.max_iterations,
-                    save_interval=e.save_interval,
-                    seed=cfg.seed,
-                    log_root=work / "runs",
-                    run_name=c,
-                    resume=folder if done is not None else None,
-                    relative_actions=e.relative_actions,
-                    randomization=e.randomization,
-                    adaptive_sampling=e.adaptive_sampling,
-                    threads=e.threads,
-                    compile=e.compile,
-                    device=cfg.device,
-                )
-            )
+            fixed = dict(manifest=manifest_path, backend=cfg.backend, seed=cfg.seed, device=cfg.device)
+            resume = folder if done is not None else None
+            runs.append(e.expert_run(task=task_id(c), log_root=work / "runs", run_name=c, resume=resume, **fixed))
             log(
                 f"[experts] {task_id(c)}: {len(manifest.clusters[c])} segments, {e.max_iterations} PPO iterations x "
                 f"{e.num_envs} envs" + (f" (resuming from {done.name})" if done else "")
             )
         train_all(runs, e.executor, work / "slurm", e.slurm or None, e.ray_address)
-
         registry = ExpertRegistry(rule=e.retention)
-        summary = {}
-        for c, run in zip(clusters, runs, strict=True):
-            ckpt = latest_checkpoint(run.run_dir(), "model")
-            refs = spread(manifest.clip_refs(c), e.eval_windows)
-            clips = [w for clip in load_clip_refs(refs, g1) for w in _windows(clip, e.eval_window_seconds, 1)]
-            cached = work / "eval" / f"{c}.json"
-            evaluate = lambda ckpt=ckpt, clips=clips: evaluate_expert(g1, ckpt, clips, 16)  # noqa: E731
-            result = _cached_eval(cached, ckpt, evaluate)
-            payload = load_checkpoint(ckpt)
-            meta, ppo = payload["infos"]["hgpt"], payload["infos"]["hgpt"]["train_cfg"]
-            record = registry.add(c, meta["task"], ckpt.relative_to(work), meta["config_hash"], result["aggregate"])
-            agg = result["aggregate"]
-            verdict = "retained" if record.retained else "dropped: " + "; ".join(record.reasons)
-            log(
-                f"[experts] {meta['task']}: SR {agg['sr_percent']:.1f}% over {len(clips)} windows, MPKPE "
-                f"{agg['mpkpe_mm']:.0f} mm, stable {agg['mean_episode_s']:.1f} s -> {verdict}"
-            )
-            summary[c] = {
-                "task": meta["task"],
-                "checkpoint": str(ckpt.relative_to(work)),
-                "windows": len(clips),
-                "samples": e.max_iterations * e.num_envs * ppo["num_steps_per_env"],
-                "retained": record.retained,
-                "reasons": record.reasons,
-                "metrics": agg,
-            }
+        summary = {
+            c: _retain(cfg, manifest, c, run, registry, g1, work, log) for c, run in zip(clusters, runs, strict=True)
+        }
         registry.save(work / "registry.json")
         if not registry.retained():
             raise ConfigError(
@@ -327,23 +244,30 @@ def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1
     return Stage("experts", key, build)
 
 
-def _windows(clip, seconds: float, count: int) -> list:
-    from humanoid_gpt.motion.clip import clip_windows
+def _retain(cfg: MainConfig, manifest, cluster: str, run, registry, g1: G1, work: Path, log) -> dict:
+    """One trained expert judged on windows of its cluster (the evaluation cached in the work folder) and recorded
+    in ``registry``; its line of the stage summary."""
+    from humanoid_gpt.experts.evaluation import judge_expert, retention_windows
 
-    return [w for w in clip_windows(clip, seconds, count) if w.duration >= 1.0]
-
-
-def _cached_eval(path: Path, checkpoint: Path | None, run: Callable[[], dict]) -> dict:
-    """An evaluation's result, computed once per work folder (and per checkpoint): a resumed stage skips it."""
-    tag = str(checkpoint) if checkpoint is not None else ""
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("checkpoint") == tag:
-            return saved["result"]
-    result = run()
-    result.pop("recording", None)
-    write_text_atomic(path, json.dumps({"checkpoint": tag, "result": result}, indent=1, default=float))
-    return result
+    e = cfg.experts
+    ckpt = latest_checkpoint(run.run_dir(), "model")
+    clips = retention_windows(manifest, cluster, g1, e.eval_windows, e.eval_window_seconds)
+    cache = work / "eval" / f"{cluster}.json"
+    judged = judge_expert(registry, g1, ckpt, clips, cluster, 16, ckpt.relative_to(work), cache)
+    meta, agg, record = judged.meta, judged.result["aggregate"], judged.record
+    log(
+        f"[experts] {meta['task']}: SR {agg['sr_percent']:.1f}% over {len(clips)} windows, MPKPE "
+        f"{agg['mpkpe_mm']:.0f} mm, stable {agg['mean_episode_s']:.1f} s -> {record.verdict}"
+    )
+    return {
+        "task": meta["task"],
+        "checkpoint": str(ckpt.relative_to(work)),
+        "windows": len(clips),
+        "samples": e.max_iterations * e.num_envs * meta["train_cfg"]["num_steps_per_env"],
+        "retained": record.retained,
+        "reasons": record.reasons,
+        "metrics": agg,
+    }
 
 
 # 4. distillation --------------------------------------------------------------------------------------------------
@@ -351,15 +275,10 @@ def _cached_eval(path: Path, checkpoint: Path | None, run: Callable[[], dict]) -
 
 def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
     def build(work: Path) -> dict:
-        import torch
-
         from humanoid_gpt.deploy.policies import policy_setup
         from humanoid_gpt.experts.registry import ExpertRegistry
-        from humanoid_gpt.jobs.distill import run_distill
-        from humanoid_gpt.students import build_student, context_overrides, preset
-        from humanoid_gpt.students.checkpoint import save_student, student_meta
-        from humanoid_gpt.students.dagger import DaggerConfig
-        from humanoid_gpt.students.distill import DistillRun, foreign_teacher_task, teacher_task
+        from humanoid_gpt.jobs.distill import run_distill, run_distill_processes
+        from humanoid_gpt.students.distill import foreign_teacher_task, save_untrained, teacher_task
 
         d = cfg.distill
         teacher = d.teacher_path()
@@ -371,22 +290,8 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
             actuated, tracking = foreign.g1, foreign_teacher_task(foreign)
         out = {}
         for name in [d.student, *d.baselines]:
-            run = DistillRun(
-                registry=registry_path,
-                teacher=teacher,
-                layout=d.teacher_layout,
-                manifest=experts.folder / CORPUS_MANIFEST,
-                backend=cfg.backend,
-                student=name,
-                context=d.context,
-                log_root=work / "runs",
-                run_name=name,
-                threads=d.threads,
-                device=cfg.device,
-                distributed=d.nproc > 1 and cfg.device.startswith("cuda"),
-                overrides=context_overrides(name, d.context),
-                dagger=DaggerConfig(**{"seed": cfg.seed, **d.dagger}),
-            )
+            fixed = dict(registry=registry_path, teacher=teacher, manifest=experts.folder / CORPUS_MANIFEST)
+            run = d.distill_run(name, cfg.seed, cfg.device, backend=cfg.backend, log_root=work / "runs", **fixed)
             folder = run.run_dir()
             done = latest_checkpoint(folder, "student")
             if done is not None:
@@ -398,17 +303,11 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
                 + (f" (resuming from {done.name})" if done else "")
             )
             if d.nproc > 1:
-                _distill_under_torchrun(run, d.nproc)
+                run_distill_processes(run, d.nproc)
             else:
                 run_distill(run, g1)
             ckpt = latest_checkpoint(folder, "student")
-            student_cfg = preset(name, **({"context": d.context} if d.context else {}), **run.overrides)
-            torch.manual_seed(run.dagger.seed)  # the same initialisation recipe as the run: the "before" row
-            untrained = save_student(
-                work / "untrained" / f"{name}.pt",
-                build_student(student_cfg),
-                student_meta(student_cfg, actuated, tracking.to_dict()),
-            )
+            untrained = save_untrained(run, actuated, tracking, work / "untrained" / f"{name}.pt")
             out[name] = {
                 "checkpoint": str(ckpt.relative_to(work)),
                 "run": str(folder.relative_to(work)),
@@ -424,87 +323,31 @@ def distill_stage(cfg: MainConfig, experts: StageResult, g1: G1, log: Callable[[
     return Stage("distill", key, build)
 
 
-def _distill_under_torchrun(run, nproc: int) -> None:
-    """``hgpt distill`` in ``nproc`` processes (torch.distributed.run, one host): each simulates its own envs,
-    DistributedDataParallel averages the gradients, rank 0 writes the checkpoints and curves."""
-    import subprocess
-    import sys
-
-    from humanoid_gpt.flags import to_flags
-
-    if run.overrides:
-        raise ConfigError(
-            f"distill.nproc > 1 launches `hgpt distill`, whose flags cannot carry the student overrides "
-            f"{run.overrides}; use distill.context >= 31 for a TCN, or nproc 1"
-        )
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    cmd += ["-m", "humanoid_gpt.cli", "distill", *to_flags(run)]
-    subprocess.run(cmd, check=True)
-
-
 # 5. export --------------------------------------------------------------------------------------------------------
-
-
-def parity(checkpoint: Path, onnx_path: Path, g1: G1, steps: int, seed: int) -> float:
-    """Largest |action| difference between the streaming ONNX graph and the PyTorch student over ``steps`` steps
-    of random observations in 2 streams (the second restarted halfway, so resets are checked too)."""
-    import numpy as np
-    import torch
-
-    from humanoid_gpt.deploy.runtime import OnnxStream
-    from humanoid_gpt.students.checkpoint import load_student
-
-    student, _ = load_student(checkpoint, g1)
-    stream = OnnxStream(onnx_path, batch=2)
-    rng = np.random.default_rng(seed)
-    cache, count = student.initial_state(2)
-    worst = 0.0
-    with torch.no_grad():
-        for t in range(steps):
-            if t == steps // 2:
-                stream.reset(np.array([False, True]))
-                fresh, _ = student.initial_state(1)
-                cache[1:], count[1:] = fresh, 0
-            obs = rng.standard_normal((2, student.cfg.obs_dim)).astype(np.float32)
-            want, cache, count = student.step(torch.from_numpy(obs), cache, count)
-            worst = max(worst, float(np.abs(stream.step(obs) - want.numpy()).max()))
-    return worst
 
 
 def export_stage(cfg: MainConfig, distill: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
     def build(work: Path) -> dict:
-        from humanoid_gpt.deploy.onnx import export_onnx
+        from humanoid_gpt.deploy.export import export_student
 
-        x = cfg.export
         ckpt = distill.folder / distill.summary["students"][distill.summary["deployed"]]["checkpoint"]
-        paths = export_onnx(ckpt, work, g1)
-        err = parity(ckpt, paths["streaming"], g1, x.parity_steps, cfg.seed)
-        log(f"[export] {paths['streaming'].name}: max |ONNX - PyTorch| = {err:.2e} over {x.parity_steps} steps")
-        if not err <= x.parity_tolerance:
-            raise ConfigError(
-                f"{paths['streaming']}: the streaming ONNX differs from PyTorch by {err:.2e} > "
-                f"export.parity_tolerance {x.parity_tolerance}; the export is wrong (report it with the checkpoint)"
+        say = lambda text: log(f"[export] {text}")  # noqa: E731
+        done = export_student(ckpt, work, g1, cfg.export, cfg.seed, work / "student.engine", say)
+        out = {"streaming": done.streaming.name, "windowed": done.windowed.name, "parity_max_abs": done.parity_max_abs}
+        if done.quantized:
+            out["quantized"] = {scheme: path.name for scheme, path in done.quantized.items()}
+        if done.engine_skipped:
+            say(
+                f"TensorRT engine skipped: {done.engine_skipped}. Build it on the machine that runs it: "
+                f"hgpt export tensorrt {work.with_name('export') / done.streaming.name}"
             )
-        out = {"streaming": paths["streaming"].name, "windowed": paths["windowed"].name, "parity_max_abs": err}
-        if x.quantize:
-            from humanoid_gpt.deploy.quantize import quantize_onnx
-
-            out["quantized"] = {s: quantize_onnx(paths["streaming"], s).name for s in x.quantize}
-        if unbuildable:
-            log(
-                f"[export] TensorRT engine skipped: {unbuildable}. Build it on the machine that runs it: "
-                f"hgpt export tensorrt {work.with_name('export') / paths['streaming'].name}"
-            )
-            out["tensorrt_skipped"] = unbuildable
-        elif x.tensorrt:
-            from humanoid_gpt.deploy.tensorrt import build_engine
-
-            out["tensorrt"] = Path(build_engine(paths["streaming"], work / "student.engine")).name
+            out["tensorrt_skipped"] = done.engine_skipped
+        elif done.engine is not None:
+            out["tensorrt"] = done.engine.name
         return out
 
     key = {"export": _key(cfg.export), "distill": distill.key_hash}
-    unbuildable = tensorrt_skip_reason(cfg)
-    if unbuildable:  # a rerun where TensorRT works rebuilds the stage, engine included
+    if tensorrt_skip_reason(cfg):  # a rerun where TensorRT works rebuilds the stage, engine included
         key["tensorrt_skipped"] = True
     return Stage("export", key, build)
 
@@ -527,12 +370,14 @@ def eval_sets(cfg: MainConfig, corpus_dir: Path, g1: G1) -> dict[str, list]:
     unseen sources' clips (any split). Motion as captured (no time-warped copies); at most ``evaluate.max_windows``
     each, spread over the clips."""
     from humanoid_gpt.governance.corpus_config import SPLITS
+    from humanoid_gpt.governance.store import exported_clips
+    from humanoid_gpt.motion.clip import scored_windows, spread
     from humanoid_gpt.motion.io import load_clip
 
-    v = cfg.evaluate
+    v, clips_dir = cfg.evaluate, corpus_dir / "clips"
     files = {
-        "held_out": split_clips(corpus_dir, "test", exclude=v.unseen_sources, originals=True),
-        "unseen": [f for s in SPLITS for f in split_clips(corpus_dir, s, v.unseen_sources, originals=True)]
+        "held_out": exported_clips(clips_dir, "test", exclude=v.unseen_sources, originals=True),
+        "unseen": [f for s in SPLITS for f in exported_clips(clips_dir, s, v.unseen_sources, originals=True)]
         if v.unseen_sources
         else [],
     }
@@ -540,7 +385,7 @@ def eval_sets(cfg: MainConfig, corpus_dir: Path, g1: G1) -> dict[str, list]:
     for name, paths in files.items():
         clips = [load_clip(p, g1=g1) for p in paths]
         per_clip = max(1, -(-v.max_windows // max(len(clips), 1)))
-        windows = spread([w for c in clips for w in _windows(c, v.window_seconds, per_clip)], v.max_windows)
+        windows = spread([w for c in clips for w in scored_windows(c, v.window_seconds, per_clip)], v.max_windows)
         if windows:
             sets[name] = windows
     if not sets:
@@ -549,22 +394,6 @@ def eval_sets(cfg: MainConfig, corpus_dir: Path, g1: G1) -> dict[str, list]:
             "least 1 s. Fix: give the corpus more performers (splits) or name an unseen source"
         )
     return sets
-
-
-def peer_policies(peers: list[str], g1: G1, log: Callable[[str], None]) -> list[tuple[str, Path, PolicySetup]]:
-    """The released trackers of ``peers`` that are present (relative to the data root or absolute), each with how
-    the harness runs it; absent ones are logged and skipped."""
-    from humanoid_gpt.deploy.policies import policy_setup
-
-    found = []
-    for entry in peers:
-        path = Path(entry) if Path(entry).is_absolute() else settings.data_root() / entry
-        if not path.is_file():
-            log(f"[sim2sim] peer {entry}: not at {path}, skipped")
-            continue
-        setup = policy_setup(str(path), g1)
-        found.append((f"peer {path.name} ({setup.layout})", path, setup))
-    return found
 
 
 def sim2sim_stage(
@@ -579,19 +408,20 @@ def sim2sim_stage(
     def build(work: Path) -> dict:
         from humanoid_gpt.backends import load_backend
         from humanoid_gpt.deploy.policies import OnnxStudentPolicy, ReferencePolicy, TorchStudentPolicy, policy_setup
+        from humanoid_gpt.deploy.sim2sim import film_episode, harness, peer_policies
         from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
         from humanoid_gpt.experts.registry import ExpertRegistry
-        from humanoid_gpt.mdp.config import TrackingConfig
+        from humanoid_gpt.metrics import cached_evaluation
 
         v = cfg.evaluate
         teacher = cfg.distill.teacher_path()
         if teacher is None:
             teachers = ExpertRegistry.load(experts.folder / "registry.json").retained()
             actuated, tracking = g1, expert_tracking_config(next(iter(teachers.values())).checkpoint)
+            backend = load_backend("mujoco", g1=actuated, threads=v.threads)
         else:  # the students act under the foreign teacher's actuation: so are they scored
             teachers, foreign = {}, policy_setup(str(teacher), g1, cfg.distill.teacher_layout)
-            actuated, tracking = foreign.g1, TrackingConfig(**foreign.task_settings)
-        backend = load_backend("mujoco", g1=actuated, threads=v.threads)
+            actuated, (backend, tracking) = foreign.g1, harness(foreign, v.threads)
         deployed = distill.summary["deployed"]
         onnx = export.folder / export.summary["streaming"]
         policies: dict[str, tuple[Path | None, Callable]] = {
@@ -610,12 +440,10 @@ def sim2sim_stage(
         policies[f"{deployed} untrained"] = (untrained, lambda env: TorchStudentPolicy(untrained, env))
         policies["open-loop reference"] = (None, lambda env: ReferencePolicy(env))
         runs = {name: (backend, tracking) for name in policies}  # how each policy is simulated
-        for name, path, setup in peer_policies(v.peers, g1, log):
+        for name, path, setup in peer_policies(v.peers, g1, lambda text: log(f"[sim2sim] {text}")):
             if teacher is not None and path.resolve() == teacher.resolve():
                 continue  # already scored as the teacher
-            policies[name] = (path, setup.make)
-            peer_backend = load_backend("mujoco", g1=setup.g1, threads=v.threads)
-            runs[name] = (peer_backend, TrackingConfig(**setup.task_settings))
+            policies[name], runs[name] = (path, setup.make), harness(setup, v.threads)
 
         sets = eval_sets(cfg, corpus.folder, g1)
         results: dict[str, dict] = {}
@@ -624,7 +452,7 @@ def sim2sim_stage(
             for i, (policy, (path, make)) in enumerate(policies.items()):
                 cached = work / "eval" / f"{set_name}.{i}.json"
                 sim, task = runs[policy]
-                result = _cached_eval(
+                result = cached_evaluation(
                     cached, path, lambda w=windows, m=make, b=sim, t=task: b.evaluate(w, m, t, v.num_envs, cfg.seed)
                 )
                 agg = result["aggregate"]
@@ -634,9 +462,19 @@ def sim2sim_stage(
                     f"stable {agg['mean_episode_s']:.1f} s"
                 )
         video = None
-        if v.video_seconds > 0:
+        if v.video_seconds > 0:  # the deployed student on the first window, unseen sources first
+            name = "unseen" if "unseen" in sets else "held_out"
+            clip = sets[name][0].slice(0, int(v.video_seconds * sets[name][0].fps) + 1)
             make = policies[f"{deployed} (ONNX)"][1]
-            video = _student_video(cfg, sets, make, backend, tracking, work, actuated, deployed)
+            metrics = film_episode(backend, make, tracking, clip, actuated, work / "student.mp4", deployed, cfg.seed)
+            if metrics is not None:
+                video = {
+                    "video": "student.mp4",
+                    "image": "student.png",
+                    "clip": clip.name,
+                    "set": name,
+                    "metrics": metrics,
+                }
         windows = {k: [w.name for w in ws] for k, ws in sets.items()}
         write_text_atomic(work / "results.json", json.dumps({"results": results, "windows": windows}, indent=1))
         return {
@@ -658,25 +496,6 @@ def sim2sim_stage(
         "teacher": cfg.distill.teacher_layout,  # the file itself is in the distill key, hence the export's
     }
     return Stage("sim2sim", key, build)
-
-
-def _student_video(cfg, sets, make, backend, tracking, work: Path, g1: G1, deployed: str) -> dict | None:
-    from humanoid_gpt.render import tracking_video, write_filmstrip
-
-    name = "unseen" if "unseen" in sets else "held_out"
-    clip = sets[name][0].slice(0, int(cfg.evaluate.video_seconds * sets[name][0].fps) + 1)
-    result = backend.evaluate([clip], make, tracking, 1, cfg.seed, progress=False, record=True)
-    frames = tracking_video(g1, result, work / "student.mp4", deployed)
-    if frames is None:
-        return None
-    write_filmstrip(frames, work / "student.png")
-    return {
-        "video": "student.mp4",
-        "image": "student.png",
-        "clip": clip.name,
-        "set": name,
-        "metrics": result["aggregate"],
-    }
 
 
 # The job ----------------------------------------------------------------------------------------------------------
