@@ -124,3 +124,17 @@ def test_onnx_files_without_our_metadata_are_refused(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(OnnxMetadataError, match="not a readable ONNX"):
         read_onnx_metadata(tmp_path / "junk.onnx")
+
+
+def test_hgpt_export_onnx_checks_parity_like_the_main_job(g1, real_tokens, tmp_path, monkeypatch, capsys):
+    """The command and the main job export through one function: the streaming graph is stepped against PyTorch,
+    and an export that differs beyond the tolerance is refused."""
+    import humanoid_gpt.deploy.export as export
+    from humanoid_gpt.cli import main
+
+    export_tiny("gpt", g1, real_tokens, tmp_path)
+    assert main(["export", "onnx", str(tmp_path / "s.pt"), "--out", str(tmp_path / "x"), "--parity-steps", "8"]) == 0
+    assert "s.stream.onnx: max |ONNX - PyTorch| =" in capsys.readouterr().out
+    monkeypatch.setattr(export, "parity", lambda *args: 1.0)
+    assert main(["export", "onnx", str(tmp_path / "s.pt"), "--out", str(tmp_path / "y")]) == 2
+    assert "differs from PyTorch by 1.00e+00 > the parity tolerance 1e-05" in capsys.readouterr().err

@@ -148,30 +148,10 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _robot_info(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from humanoid_gpt.robot import load_g1
-    from humanoid_gpt.ui import console
+    from humanoid_gpt.robot.info import print_robot
 
-    g1 = load_g1()
-    table = Table(title=f"Unitree G1 29-DoF ({g1.xml_path})")
-    for col in ("joint", "lower", "upper", "default", "armature", "kp", "kd", "effort", "action scale"):
-        table.add_column(col)
-    for i, name in enumerate(g1.joint_names):
-        lo, hi = g1.joint_limits[i]
-        row = (
-            lo,
-            hi,
-            g1.default_joint_pos[i],
-            g1.armature[i],
-            g1.kp[i],
-            g1.kd[i],
-            g1.effort_limit[i],
-            g1.action_scale[i],
-        )
-        table.add_row(name, *(f"{v:.4g}" for v in row))
-    console().print(table)
-    print("keypoints:", ", ".join(g1.keypoint_names))
+    print_robot(load_g1())
     return 0
 
 
@@ -199,77 +179,17 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _sim2sim_eval(args: argparse.Namespace) -> int:
-    from humanoid_gpt.backends import load_backend
     from humanoid_gpt.deploy.policies import policy_setup
-    from humanoid_gpt.mdp.config import TrackingConfig
-    from humanoid_gpt.metrics import metrics_table, write_report
-    from humanoid_gpt.motion.clip import clip_windows
-    from humanoid_gpt.motion.io import load_clips
+    from humanoid_gpt.deploy.sim2sim import policy_motions, report_scores, score_policies
     from humanoid_gpt.robot import load_g1
 
     g1 = load_g1()
     setups = [policy_setup(p, g1, args.layout, args.relative_actions) for p in args.policy]  # refuse before loading
-    if args.motions:
-        shared = load_clips(args.motions, g1, progress=True, fps=args.fps)
-        motions = [shared] * len(setups)
-    else:
-        motions = [[_embedded_reference(spec, setup)] for spec, setup in zip(args.policy, setups, strict=True)]
-    if args.max_seconds:
-        motions = [[c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips] for clips in motions]
-    if args.windows:
-        motions = [[w for c in clips for w in clip_windows(c, args.window_seconds, args.windows)] for clips in motions]
-    labels = _policy_labels(args.policy)
-    results, panels = {}, []
-    for spec, label, setup, clips in zip(args.policy, labels, setups, motions, strict=True):
-        backend = load_backend("mujoco", g1=setup.g1, threads=args.threads)
-        record = args.video is not None
-        result = backend.evaluate(
-            clips, setup.make, TrackingConfig(**setup.task_settings), args.num_envs, args.seed, record=record
-        )
-        result["policy"] = {"file": str(spec), "layout": setup.layout}
-        if record:
-            from humanoid_gpt.render import tracking_frames
-
-            panels.append(tracking_frames(setup.g1, result, label))
-            if panels[-1] is None:
-                print(f"{spec} failed at its first step: its panel of the video is dark")
-        results[label] = result
-    if any(p is not None for p in panels):
-        from humanoid_gpt.render import side_by_side, write_video
-
-        fps = next(p[1] for p in panels if p is not None)
-        write_video(side_by_side([p and p[0] for p in panels]), args.video, fps=fps)
-        order = f"left to right: {', '.join(labels)}; " if len(labels) > 1 else ""
-        print(f"video: {args.video} ({order}blue: the reference)")
-    if len(results) == 1:
-        result = next(iter(results.values()))
-        write_report(result, args.out)
-        rows = [((name,), m) for name, m in result["clips"].items()]
-        print("\n".join(metrics_table(("clip",), [*rows, ((f"all {len(rows)} clips",), result["aggregate"])])))
-    else:
-        write_report({"policies": results}, args.out)
-        rows = [((label, r["policy"]["layout"]), r["aggregate"]) for label, r in results.items()]
-        print(f"{len(motions[0])} identical windows per policy" if args.motions else "each policy's own reference")
-        print("\n".join(metrics_table(("policy", "layout"), rows)))
-    print(f"-> {args.out}")
+    windows = (args.max_seconds, args.windows, args.window_seconds)
+    motions = policy_motions(args.policy, setups, g1, args.motions, args.fps, *windows)
+    results = score_policies(args.policy, setups, motions, args.num_envs, args.threads, args.seed, args.video)
+    report_scores(results, args.out, len(motions[0]) if args.motions else None)
     return 0
-
-
-def _embedded_reference(spec: str, setup):
-    """The motion inside a policy file (a MotionClip), for `sim2sim eval` without --motions."""
-    from humanoid_gpt.errors import ConfigError
-
-    if setup.reference is None:
-        raise ConfigError(
-            f"--policy {spec}: carries no reference motion of its own ({setup.layout} layout); pass --motions FILES"
-        )
-    return setup.reference()
-
-
-def _policy_labels(specs: list[str]) -> list[str]:
-    """Short names for the table: file names, the whole path where two files share a name."""
-    names = [Path(s).name for s in specs]
-    return [n if names.count(n) == 1 else s for n, s in zip(names, specs, strict=True)]
 
 
 def _train_expert(args: argparse.Namespace) -> int:
@@ -296,7 +216,7 @@ def _train_all(args: argparse.Namespace) -> int:
 
 def _experts_eval(args: argparse.Namespace) -> int:
     from humanoid_gpt.experts.checkpoint import load_checkpoint
-    from humanoid_gpt.experts.evaluation import evaluate_expert, expert_cluster
+    from humanoid_gpt.experts.evaluation import expert_cluster, judge_expert
     from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
     from humanoid_gpt.hme.clusters import active_manifest, load_clip_refs
     from humanoid_gpt.metrics import write_report
@@ -304,20 +224,19 @@ def _experts_eval(args: argparse.Namespace) -> int:
 
     g1 = load_g1()
     registry = ExpertRegistry.load(args.registry) if args.registry.exists() else ExpertRegistry(rule=RetentionRule())
-    meta = load_checkpoint(args.checkpoint)["infos"]["hgpt"]
-    cluster = expert_cluster(args.checkpoint, meta["task"], args.cluster)
+    task = load_checkpoint(args.checkpoint)["infos"]["hgpt"]["task"]
+    cluster = expert_cluster(args.checkpoint, task, args.cluster)
     clips = load_clip_refs(active_manifest(args.manifest).clip_refs(cluster), g1, progress=True)
     if args.max_seconds:
         clips = [c.slice(0, int(args.max_seconds * c.fps) + 1) for c in clips]
-    result = evaluate_expert(g1, args.checkpoint, clips, args.num_envs)
+    judged = judge_expert(registry, g1, args.checkpoint, clips, cluster, args.num_envs, args.checkpoint.resolve())
     if args.out:
-        write_report(result, args.out)
-    record = registry.add(cluster, meta["task"], args.checkpoint.resolve(), meta["config_hash"], result["aggregate"])
+        write_report(judged.result, args.out)
     registry.save(args.registry)
-    verdict = "retained" if record.retained else "dropped: " + "; ".join(record.reasons)
+    agg = judged.result["aggregate"]
     print(
-        f"{meta['task']}: SR {result['aggregate']['sr_percent']:.1f}%, MPKPE {result['aggregate']['mpkpe_mm']:.1f} mm"
-        f" -> {verdict} ({args.registry})"
+        f"{task}: SR {agg['sr_percent']:.1f}%, MPKPE {agg['mpkpe_mm']:.1f} mm -> {judged.record.verdict} "
+        f"({args.registry})"
     )
     return 0
 
@@ -333,17 +252,16 @@ def _distill(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from humanoid_gpt.deploy.onnx import export_onnx
+    from humanoid_gpt.deploy.export import ExportSettings, export_student
+    from humanoid_gpt.flags import from_args
     from humanoid_gpt.robot import load_g1
 
-    paths = export_onnx(args.checkpoint, args.out or args.checkpoint.parent, load_g1())
-    for graph, path in paths.items():
-        print(f"{graph}: {path}")
-    if args.quantize:
-        from humanoid_gpt.deploy.quantize import quantize_onnx
-
-        for scheme in args.quantize:
-            print(f"{scheme}: {quantize_onnx(paths['streaming'], scheme)}")
+    done = export_student(
+        args.checkpoint, args.out or args.checkpoint.parent, load_g1(), from_args(ExportSettings, args)
+    )
+    print(f"streaming: {done.streaming}\nwindowed: {done.windowed}")
+    for scheme, path in done.quantized.items():
+        print(f"{scheme}: {path}")
     return 0
 
 
@@ -388,21 +306,6 @@ def _positive(kind: type):
     return bounded(kind, 0, strict=True)
 
 
-def _destination(folder: bool):
-    """An argparse type: a path the command will write (a file, or a ``folder``), checked while the options are read,
-    before any work, so that argparse names the flag in the refusal."""
-    from humanoid_gpt.io_utils import check_destination
-
-    def parse(text: str) -> Path:
-        try:
-            return check_destination(text, folder)
-        except HGPTError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    parse.__name__ = "folder" if folder else "file"
-    return parse
-
-
 MOTION_FPS_HELP = (
     "frame rate of G1 motion files that store none (CSV, .npy); default: the file name, a manifest.json or dataset "
     "card beside the files, or the dataset's documented rate (LAFAN1-G1: 30); otherwise CSVs are read at 30 fps "
@@ -411,13 +314,14 @@ MOTION_FPS_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from humanoid_gpt.deploy.export import ExportSettings
     from humanoid_gpt.experts.train import ExpertRun
-    from humanoid_gpt.flags import add_flags
+    from humanoid_gpt.flags import add_flags, destination
     from humanoid_gpt.jobs.config import PRESETS
     from humanoid_gpt.jobs.pipeline import STAGES
     from humanoid_gpt.students.distill import DistillRun
 
-    out_file, out_folder = _destination(folder=False), _destination(folder=True)
+    out_file, out_folder = destination(folder=False), destination(folder=True)
     p = argparse.ArgumentParser(
         prog="hgpt", description="Humanoid-GPT: zero-shot whole-body motion tracking for the G1"
     )
@@ -630,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("int8-dynamic", "int8-weights", "int4-weights"),
         help="also write quantized copies of the streaming graph",
     )
+    add_flags(o, ExportSettings, exclude=("tensorrt",))  # the parity check's steps and tolerance
     o.set_defaults(func=_export_onnx)
     rt = export.add_parser("tensorrt", help="build a TensorRT engine from an exported ONNX (NVIDIA GPU)")
     rt.add_argument("onnx", type=Path)
