@@ -3,7 +3,7 @@
 1. Builds a corpus from ``--clips`` LAFAN1-G1 takes (and, with ``--bvh``, the LAFAN1 BVH takes retargeted) with the
    default filter and warps, in a fresh folder: prints source frames read per second and corpus frames (50 Hz,
    warps included, forward kinematics cached) written per second of wall time.
-2. Loads the motion library for every clip of that corpus twice: ``governance.store.load_library`` (memory-mapped
+2. Loads the motion library for every clip of that corpus twice: ``catalog.store.load_library`` (memory-mapped
    shards, no forward kinematics) and the way it is done without a corpus (read the CSVs, cut the same segments,
    time-warp them, ``MotionLibrary.from_clips``, which runs forward kinematics on every frame), checks the two
    libraries are equal, and prints both times and their ratio.
@@ -26,9 +26,9 @@ from rich.console import Console
 from rich.table import Table
 
 from humanoid_gpt import configure_process, settings
+from humanoid_gpt.catalog.store import load_library, read_manifest
 from humanoid_gpt.governance.corpus import build_corpus
 from humanoid_gpt.governance.corpus_config import load_corpus_config
-from humanoid_gpt.governance.store import load_library, read_manifest
 from humanoid_gpt.governance.warp import time_warp
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary

@@ -35,11 +35,11 @@ from evidence_common import (
 )
 
 from humanoid_gpt import settings
+from humanoid_gpt.catalog.manifests import ClusterManifest
 from humanoid_gpt.deploy.policies import TorchStudentPolicy
 from humanoid_gpt.experts.checkpoint import load_checkpoint
 from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
 from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
-from humanoid_gpt.hme.clusters import ClusterManifest
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.metrics import metrics_table
 from humanoid_gpt.motion import load_clip

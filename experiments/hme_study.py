@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt import configure_process
-from humanoid_gpt.hme.clusters import load_manifest
+from humanoid_gpt.catalog.manifests import load_manifest
 from humanoid_gpt.hme.config import DIVERSITY, MANIFEST, STORE, HMEConfig, PAEConfig
 from humanoid_gpt.hme.corpus import ClipCache, find_corpus
 from humanoid_gpt.hme.embed import embed_corpus, read_embeddings

@@ -39,10 +39,11 @@ from evidence_common import (
 from matplotlib import pyplot as plt
 from matplotlib.ticker import NullFormatter
 
+from humanoid_gpt.catalog.manifests import load_manifest
+from humanoid_gpt.catalog.refs import load_clip_refs
 from humanoid_gpt.deploy.policies import TorchStudentPolicy
 from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
 from humanoid_gpt.experts.registry import ExpertRegistry
-from humanoid_gpt.hme.clusters import load_clip_refs, load_manifest
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.metrics import TABLE_COLUMNS as COLUMNS
 from humanoid_gpt.metrics import metrics_table

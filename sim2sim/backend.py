@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from humanoid_gpt.backends import ClusterIndex, DistillPlan, EnvPlan, ExpertPlan
-from humanoid_gpt.hme.clusters import load_clip_refs
+from humanoid_gpt.catalog.refs import load_clip_refs
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.library import MotionLibrary

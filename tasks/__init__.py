@@ -10,7 +10,7 @@ from humanoid_gpt_tasks.assets import ensure_local_assets
 
 ensure_local_assets()
 
-from humanoid_gpt.hme.clusters import active_manifest  # noqa: E402
+from humanoid_gpt.catalog.manifests import active_manifest  # noqa: E402
 from humanoid_gpt_tasks.registration import register_distill, register_tasks  # noqa: E402
 
 TASK_IDS = [*register_tasks(active_manifest()), register_distill()]

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from humanoid_gpt.backends import ClusterIndex, DistillPlan, EnvPlan, ExpertPlan
+from humanoid_gpt.catalog.manifests import cluster_of
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.hme.clusters import cluster_of
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt_tasks.registration import DISTILL_ID, register_cluster, register_distill
 from humanoid_gpt_tasks.tracking_env_cfg import TrackingEnvCfg, make_tracking_env_cfg

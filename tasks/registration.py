@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import gymnasium as gym
 
-from humanoid_gpt.hme.clusters import ClusterManifest, task_id
+from humanoid_gpt.catalog.manifests import ClusterManifest, task_id
 
 ENV_ENTRY = "isaaclab.envs:ManagerBasedRLEnv"
 CFG_MODULE = "humanoid_gpt_tasks.tracking_env_cfg"

@@ -22,7 +22,7 @@ from isaaclab.sim.spawners.materials.physics_materials_cfg import RigidBodyMater
 from isaaclab.terrains import TerrainImporterCfg
 from isaaclab.utils import configclass
 
-from humanoid_gpt.hme.clusters import active_manifest
+from humanoid_gpt.catalog.manifests import active_manifest
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.mdp.rewards import REWARD_TERMS
 from humanoid_gpt.mdp.terminations import FAILURE_TERMS

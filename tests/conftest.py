@@ -102,9 +102,9 @@ def tiny_corpus(tmp_path_factory, lafan1_dir):
     files (``store.export_clips``): ``(corpus folder, export folder)``. About 2 s."""
     import numpy as np
 
+    from humanoid_gpt.catalog.store import export_clips
     from humanoid_gpt.governance.corpus import build_corpus
     from humanoid_gpt.governance.corpus_config import load_corpus_config
-    from humanoid_gpt.governance.store import export_clips
     from humanoid_gpt.robot import G1_JOINT_NAMES
 
     root = tmp_path_factory.mktemp("tiny_corpus")

@@ -39,6 +39,7 @@ LAYERS = (
     ("errors", "settings", "rotations", "state", "ui", "io_utils", "typed_config", "flags", "runs"),
     ("robot", "data"),
     ("motion", "mdp", "metrics", "render"),
+    ("catalog",),
     ("governance",),
     ("hme",),
     ("backends",),

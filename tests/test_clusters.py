@@ -5,16 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from humanoid_gpt.governance.store import CorpusError, read_manifest
-from humanoid_gpt.hme.clusters import (
-    ClipRef,
-    ClusterManifest,
-    ManifestError,
-    default_manifest,
-    load_clip_refs,
-    load_manifest,
-    task_id,
-)
+from humanoid_gpt.catalog.manifests import ClusterManifest, default_manifest, load_manifest, task_id
+from humanoid_gpt.catalog.refs import ClipRef, ManifestError, load_clip_refs
+from humanoid_gpt.catalog.store import CorpusError, read_manifest
 
 
 def test_default_manifest_has_one_cluster_per_dataset(lafan1_dir):

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import torch
 
-from humanoid_gpt.errors import ConfigError, HGPTError
-from humanoid_gpt.governance.corpus import build_corpus, verify_corpus
-from humanoid_gpt.governance.corpus_config import load_corpus_config
-from humanoid_gpt.governance.store import (
+from humanoid_gpt.catalog.store import (
     MANIFEST_COLUMNS,
     CorpusIndex,
     load_clips_from_corpus,
     load_library,
     read_manifest,
 )
+from humanoid_gpt.errors import ConfigError, HGPTError
+from humanoid_gpt.governance.corpus import build_corpus, verify_corpus
+from humanoid_gpt.governance.corpus_config import load_corpus_config
 from humanoid_gpt.governance.warp import time_warp
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary
@@ -292,14 +292,9 @@ def test_ray_builds_the_same_corpus(src, tmp_path):
 def test_a_manifest_of_exported_files_becomes_one_of_corpus_clips(tiny_corpus, g1, monkeypatch):
     """The main job's rewrite of the HME manifest: every exported file (whole, or a segment) becomes the corpus clip
     it was written from, with the same frames, and the result loads as the files do."""
-    from humanoid_gpt.governance.store import export_paths
-    from humanoid_gpt.hme.clusters import (
-        ClusterManifest,
-        ManifestError,
-        corpus_manifest,
-        load_clip_refs,
-        load_manifest,
-    )
+    from humanoid_gpt.catalog.manifests import ClusterManifest, corpus_manifest, load_manifest
+    from humanoid_gpt.catalog.refs import ManifestError, load_clip_refs
+    from humanoid_gpt.catalog.store import export_paths
 
     folder, files = tiny_corpus
     rows = read_manifest(folder)

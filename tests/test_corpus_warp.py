@@ -8,8 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
+from humanoid_gpt.catalog.store import warp_name
 from humanoid_gpt.governance.retarget import G1_VELOCITY_LIMITS
-from humanoid_gpt.governance.warp import WarpConfig, WarpConfigError, time_warp, warp_clip, warp_name
+from humanoid_gpt.governance.warp import WarpConfig, WarpConfigError, time_warp, warp_clip
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.robot import G1_JOINT_NAMES

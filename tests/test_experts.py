@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from humanoid_gpt.backends import load_backend
+from humanoid_gpt.catalog.manifests import cluster_of
+from humanoid_gpt.catalog.refs import ManifestError
 from humanoid_gpt.experts.checkpoint import load_checkpoint
 from humanoid_gpt.experts.train import ExpertRun, plan_expert, train_expert
-from humanoid_gpt.hme.clusters import ManifestError, cluster_of
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.runs import CheckpointError, latest_checkpoint
 
@@ -163,8 +164,8 @@ def test_train_all_fans_out(tmp_path, walk_manifest, executor, monkeypatch):
     submitit's local executor (what runs as SLURM jobs on a cluster)."""
     import shutil
 
+    from humanoid_gpt.catalog.manifests import load_manifest
     from humanoid_gpt.experts.fanout import cluster_runs, train_all
-    from humanoid_gpt.hme.clusters import load_manifest
 
     # Two one-clip clusters, so the fan-out has more than one job.
     data = json.loads(walk_manifest.read_text())

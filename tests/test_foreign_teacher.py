@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from humanoid_gpt.catalog.manifests import ClusterManifest
 from humanoid_gpt.deploy.policies import policy_setup
 from humanoid_gpt.errors import ConfigError
-from humanoid_gpt.hme.clusters import ClusterManifest
 from humanoid_gpt.jobs.distill import run_distill
 from humanoid_gpt.students.checkpoint import read_student_checkpoint
 from humanoid_gpt.students.dagger import DaggerConfig

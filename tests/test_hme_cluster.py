@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from humanoid_gpt.hme.clusters import (
-    ClipRef,
-    ClusterManifest,
-    ManifestError,
-    cluster_clip_table,
-    load_clip_refs,
-    load_manifest,
-)
+from humanoid_gpt.catalog.manifests import ClusterManifest, load_manifest
+from humanoid_gpt.catalog.refs import ClipRef, ManifestError, load_clip_refs
+from humanoid_gpt.hme.balance import cluster_clip_table
 from humanoid_gpt.hme.config import HMEConfig, HMEError, PAEConfig
 from humanoid_gpt.hme.diversity import balanced_weights, farthest_point_subset, gstd, log_volume, segment_weights
 from humanoid_gpt.hme.kmeans import kmeans

@@ -12,7 +12,7 @@ import torch
 pytest.importorskip("isaaclab", reason="Isaac Lab is installed by scripts/setup_env.sh")
 
 import humanoid_gpt_tasks  # noqa: E402  (sets up local assets before Isaac Lab reads them)
-from humanoid_gpt.hme.clusters import default_manifest, task_id  # noqa: E402
+from humanoid_gpt.catalog.manifests import default_manifest, task_id  # noqa: E402
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
 from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402

@@ -114,15 +114,15 @@ def _no_forward_kinematics():
 @pytest.fixture(scope="module")
 def exported(tiny_corpus):
     """Clip id -> the file ``export_clips`` wrote it to, for every clip of the tiny corpus."""
-    from humanoid_gpt.governance.store import export_paths, read_manifest
+    from humanoid_gpt.catalog.store import export_paths, read_manifest
 
     folder, files = tiny_corpus
     return {clip_id: files / path for clip_id, path in export_paths(read_manifest(folder)).items()}
 
 
 def test_corpus_clips_give_their_exported_files_library_without_forward_kinematics(tiny_corpus, exported, g1):
-    from humanoid_gpt.governance.store import read_manifest
-    from humanoid_gpt.hme.clusters import ClipRef, load_clip_refs
+    from humanoid_gpt.catalog.refs import ClipRef, load_clip_refs
+    from humanoid_gpt.catalog.store import read_manifest
 
     folder, _ = tiny_corpus
     rows = read_manifest(folder)
@@ -146,7 +146,7 @@ def test_a_corpus_segment_keeps_the_whole_clips_kinematics(tiny_corpus, exported
     """Frames [a, b) of a corpus clip: the sliced file's frames; the library rows of the whole clip, so the same as a
     file segment's but at its two edges, where the file segment has one-sided differences and the corpus the
     central ones across the edge."""
-    from humanoid_gpt.hme.clusters import ClipRef, load_clip_refs
+    from humanoid_gpt.catalog.refs import ClipRef, load_clip_refs
 
     folder, _ = tiny_corpus
     walk, a, b = "lafan1/walk1_subject2", 10, 60
@@ -169,7 +169,7 @@ def test_a_corpus_segment_keeps_the_whole_clips_kinematics(tiny_corpus, exported
 
 
 def test_changing_frames_drops_cached_kinematics(tiny_corpus, g1):
-    from humanoid_gpt.governance.store import load_clips_from_corpus
+    from humanoid_gpt.catalog.store import load_clips_from_corpus
     from humanoid_gpt.governance.warp import time_warp
 
     folder, _ = tiny_corpus

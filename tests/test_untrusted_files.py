@@ -136,7 +136,8 @@ def test_no_command_runs_code_from_a_checkpoint(command, hostile, walk_manifest,
 
 
 def test_manifest_entries_stay_inside_the_data_root(tmp_path, lafan1_dir):
-    from humanoid_gpt.hme.clusters import ManifestError, load_manifest
+    from humanoid_gpt.catalog.manifests import load_manifest
+    from humanoid_gpt.catalog.refs import ManifestError
 
     root = tmp_path / "data"
     (root / "g1_motions").mkdir(parents=True)
@@ -193,7 +194,7 @@ def test_corpus_shards_and_exports_stay_inside_their_folders(tiny_corpus, tmp_pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from humanoid_gpt.governance.store import CorpusError, CorpusIndex, export_clips
+    from humanoid_gpt.catalog.store import CorpusError, CorpusIndex, export_clips
 
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_corpus[0], corpus)

@@ -22,7 +22,7 @@ from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.mdp.config import TrackingConfig
 
 if TYPE_CHECKING:
-    from humanoid_gpt.hme.clusters import ClipRef
+    from humanoid_gpt.catalog.refs import ClipRef
 
 ENTRY_POINT_GROUP = "humanoid_gpt.backends"
 

@@ -108,7 +108,7 @@ def _corpus_build(args: argparse.Namespace) -> int:
 
 
 def _corpus_export(args: argparse.Namespace) -> int:
-    from humanoid_gpt.governance.store import export_clips
+    from humanoid_gpt.catalog.store import export_clips
 
     paths = export_clips(args.corpus, args.out, args.split, args.sources)
     print(f"{len(paths)} clips -> {args.out}/<split>/<source>/")
@@ -202,10 +202,10 @@ def _train_expert(args: argparse.Namespace) -> int:
 
 
 def _train_all(args: argparse.Namespace) -> int:
+    from humanoid_gpt.catalog.manifests import active_manifest
     from humanoid_gpt.experts.fanout import cluster_runs, train_all
     from humanoid_gpt.experts.train import ExpertRun
     from humanoid_gpt.flags import from_args
-    from humanoid_gpt.hme.clusters import active_manifest
 
     run = from_args(ExpertRun, args)
     runs = cluster_runs(active_manifest(run.manifest), run, args.clusters)
@@ -215,10 +215,11 @@ def _train_all(args: argparse.Namespace) -> int:
 
 
 def _experts_eval(args: argparse.Namespace) -> int:
+    from humanoid_gpt.catalog.manifests import active_manifest
+    from humanoid_gpt.catalog.refs import load_clip_refs
     from humanoid_gpt.experts.checkpoint import load_checkpoint
     from humanoid_gpt.experts.evaluation import expert_cluster, judge_expert
     from humanoid_gpt.experts.registry import ExpertRegistry, RetentionRule
-    from humanoid_gpt.hme.clusters import active_manifest, load_clip_refs
     from humanoid_gpt.metrics import write_report
     from humanoid_gpt.robot import load_g1
 

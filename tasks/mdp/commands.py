@@ -11,7 +11,7 @@ from isaaclab.managers import CommandTerm, CommandTermCfg
 from isaaclab.utils import configclass
 
 from humanoid_gpt import rotations as R
-from humanoid_gpt.hme.clusters import load_clip_refs
+from humanoid_gpt.catalog.refs import load_clip_refs
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
 from humanoid_gpt.mdp.reset import ReferenceClock
 from humanoid_gpt.mdp.rewards import TrackingStep

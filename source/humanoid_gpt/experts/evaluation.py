@@ -13,9 +13,10 @@ from pathlib import Path
 from rsl_rl.utils import resolve_callable
 
 from humanoid_gpt.backends import load_backend
+from humanoid_gpt.catalog.manifests import CLUSTER_PREFIX, ClusterManifest, cluster_of
+from humanoid_gpt.catalog.refs import load_clip_refs
 from humanoid_gpt.experts.checkpoint import load_checkpoint
 from humanoid_gpt.experts.registry import ExpertRecord, ExpertRegistry
-from humanoid_gpt.hme.clusters import CLUSTER_PREFIX, ClusterManifest, cluster_of, load_clip_refs
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.metrics import cached_evaluation
 from humanoid_gpt.motion.clip import MotionClip, scored_windows, spread

@@ -8,9 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+from humanoid_gpt.catalog.manifests import ClusterManifest, task_id
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.train import ExpertRun, train_expert
-from humanoid_gpt.hme.clusters import ClusterManifest, task_id
 
 Executor = Literal["local", "ray", "submitit"]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Literal
 
 from humanoid_gpt.backends import Backend, ExpertPlan, load_backend
+from humanoid_gpt.catalog.manifests import active_manifest, cluster_of
 from humanoid_gpt.experts.checkpoint import PREFIX, load_checkpoint
 from humanoid_gpt.experts.ppo import expert_ppo_cfg
 from humanoid_gpt.experts.runner import ExpertRunner
 from humanoid_gpt.flags import check_bounds, option
-from humanoid_gpt.hme.clusters import active_manifest, cluster_of
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.robot.g1 import G1

@@ -8,6 +8,6 @@
 - :mod:`~humanoid_gpt.governance.filter` (its settings in ``filter_config``, per-frame reasons in ``filter_frames``,
   label reasons in ``filter_labels``, the decision types in ``filter_decision``) and
   :mod:`~humanoid_gpt.governance.warp`: keep / trim / drop with reasons, time-warp augmentation;
-- :mod:`~humanoid_gpt.governance.corpus`, :mod:`~humanoid_gpt.governance.store`, :mod:`~humanoid_gpt.governance.card`:
-  the sharded corpus with cached kinematics, its Parquet manifest and dataset card.
+- :mod:`~humanoid_gpt.governance.corpus`, :mod:`~humanoid_gpt.governance.card`: building the sharded corpus with
+  cached kinematics and its dataset card; the corpus's format and its readers are :mod:`humanoid_gpt.catalog.store`.
 """

@@ -12,7 +12,7 @@ How it runs (resumable, idempotent):
    cached bodies, dtype, the robot model, :data:`UNIT_VERSION`).
 2. **Units** (a map over sequences: in this process, or on Ray with ``executor: ray``): read or retarget, filter
    (:mod:`.filter`), cut the kept segments, warp them (:mod:`.warp`), compute the per-frame arrays
-   (:func:`~humanoid_gpt.governance.store.clips_arrays`: one forward-kinematics pass per file) and write
+   (:func:`~humanoid_gpt.catalog.store.clips_arrays`: one forward-kinematics pass per file) and write
    ``<output>/.units/<key>.npz`` atomically with the decision and a content hash per clip. A unit whose file exists
    (and whose clips still hash to their recorded hashes) is skipped, so a ``kill -9`` at any moment loses at most
    the units in flight.
@@ -40,11 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.governance.corpus_config import REPORT, SPLITS, CorpusConfig, SplitConfig, load_corpus_config
-from humanoid_gpt.governance.corpus_units import UNITS, UnitTask, plan_units, read_unit_meta, run_unit, unit_intact
-from humanoid_gpt.governance.filter_decision import FilterDecision, Reason
-from humanoid_gpt.governance.store import (
+from humanoid_gpt.catalog.store import (
     ARRAYS,
     INDEX,
     MANIFEST,
@@ -57,9 +53,13 @@ from humanoid_gpt.governance.store import (
     file_sha256,
     manifest_schema,
     shard_digest,
+    warp_name,
     write_shard,
 )
-from humanoid_gpt.governance.warp import warp_name
+from humanoid_gpt.errors import HGPTError
+from humanoid_gpt.governance.corpus_config import REPORT, SPLITS, CorpusConfig, SplitConfig, load_corpus_config
+from humanoid_gpt.governance.corpus_units import UNITS, UnitTask, plan_units, read_unit_meta, run_unit, unit_intact
+from humanoid_gpt.governance.filter_decision import FilterDecision, Reason
 from humanoid_gpt.io_utils import atomic_write, write_text_atomic
 from humanoid_gpt.runs import config_hash
 

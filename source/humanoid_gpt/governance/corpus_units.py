@@ -12,16 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from humanoid_gpt.catalog.store import clips_arrays, content_hash, file_sha256, warp_name
 from humanoid_gpt.errors import ConfigError, HGPTError
 from humanoid_gpt.governance.corpus_config import FORMATS, CorpusConfig, SourceConfig
 from humanoid_gpt.governance.filter import analyse_clip
 from humanoid_gpt.governance.filter_config import FilterConfig
-from humanoid_gpt.governance.store import (
-    clips_arrays,
-    content_hash,
-    file_sha256,
-)
-from humanoid_gpt.governance.warp import WarpConfig, warp_clip, warp_name
+from humanoid_gpt.governance.warp import WarpConfig, warp_clip
 from humanoid_gpt.io_utils import atomic_write, glob_files
 from humanoid_gpt.runs import config_hash
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from humanoid_gpt.catalog.store import warp_name
 from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.governance.filter_decision import Reason, format_ranges, ranges_of
 from humanoid_gpt.governance.filter_frames import velocity_excess
@@ -81,16 +82,6 @@ class WarpResult:
     @property
     def kept(self) -> bool:
         return self.clip is not None
-
-
-def warp_name(name: str, factor: float) -> str:
-    """``walk`` -> ``walk~x1.25`` (the original keeps its name)."""
-    return name if factor == 1.0 else f"{name}~x{factor:g}"
-
-
-def is_warped(name: str) -> bool:
-    """Whether a clip (or file) name is a time-warped copy (:func:`warp_name`)."""
-    return "~x" in name
 
 
 def time_warp(clip: MotionClip, factor: float, fps: float) -> MotionClip:

@@ -4,5 +4,6 @@ segments into clusters, and the cluster manifest names which clip segments make 
 expert is trained on. Without an HME manifest, the default one makes one cluster per dataset folder.
 
 The stage's library calls are ``fit``, ``embed``, ``cluster``, ``report`` and ``build`` in
-:mod:`humanoid_gpt.hme.pipeline`, its settings :class:`~humanoid_gpt.hme.config.HMEConfig`. Importing this package
-imports nothing else (task registration reads only :mod:`humanoid_gpt.hme.clusters`)."""
+:mod:`humanoid_gpt.hme.pipeline`, its settings :class:`~humanoid_gpt.hme.config.HMEConfig`. Cluster manifests
+themselves are :mod:`humanoid_gpt.catalog.manifests`, so the backends register tasks without importing this package,
+which imports nothing else."""

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from humanoid_gpt.hme.clusters import ClipRef, ClusterManifest, cluster_clip_table, temperature_of
+from humanoid_gpt.catalog.manifests import ClusterManifest
+from humanoid_gpt.catalog.refs import ClipRef
+from humanoid_gpt.hme.balance import cluster_clip_table, temperature_of
 
 LOG_VOLUME_EPS = 1e-6
 

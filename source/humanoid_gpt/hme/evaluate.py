@@ -38,7 +38,8 @@ def heldout_reconstruction(
     """Partition -> ``{"clips", "windows", <group>: {"pae", "window_mean", "partition_mean"}}`` over the held-out
     share of :func:`measured_clips`; a partition with no held-out window (``holdout: 0``, or only short clips) maps to
     ``{"clips": 0, "windows": 0}``. ``paes`` (models, metadata) default to the ones ``fit`` wrote for ``cfg``,
-    ``corpus`` to :func:`~humanoid_gpt.hme.corpus.find_corpus` (which hashes every file: pass it when you have it)."""
+    ``corpus`` to :func:`~humanoid_gpt.hme.corpus.find_corpus` (which hashes every file: pass it when you have
+    it)."""
     models, metas = paes or load_paes(cfg)
     cache = cache or ClipCache(cfg)
     corpus = find_corpus(cfg) if corpus is None else corpus

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humanoid_gpt.hme.clusters import ClusterManifest
+from humanoid_gpt.catalog.manifests import ClusterManifest
 from humanoid_gpt.hme.config import DIVERSITY, INDEX, MANIFEST, STORE, HMEConfig, HMEError, load_config
 from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, partitions
 from humanoid_gpt.hme.diversity import diversity_table

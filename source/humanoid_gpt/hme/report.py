@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humanoid_gpt.hme.clusters import load_manifest
+from humanoid_gpt.catalog.manifests import load_manifest
 from humanoid_gpt.hme.config import DIVERSITY, MANIFEST, STORE, HMEConfig
 from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.embed import read_embeddings

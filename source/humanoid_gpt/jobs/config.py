@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from humanoid_gpt import settings
+from humanoid_gpt.catalog.manifests import ClusterManifest
 from humanoid_gpt.deploy.export import ExportSettings
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.registry import RetentionRule
 from humanoid_gpt.experts.train import ExpertRun
 from humanoid_gpt.flags import check_bounds
-from humanoid_gpt.hme.clusters import ClusterManifest
 from humanoid_gpt.io_utils import read_yaml
 from humanoid_gpt.students.distill import DistillRun
 from humanoid_gpt.typed_config import build_dataclass

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from humanoid_gpt.backends import Backend
+from humanoid_gpt.catalog.manifests import ClusterManifest
 from humanoid_gpt.deploy.layouts import layout_names
 from humanoid_gpt.deploy.policies import PolicySetup, policy_setup
 from humanoid_gpt.errors import ConfigError
-from humanoid_gpt.hme.clusters import ClusterManifest
 from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt.students.distill import (
     DistillRun,

@@ -108,9 +108,9 @@ def files_fingerprint(files: list[Path]) -> str:
 
 
 def corpus_stage(cfg: MainConfig, g1: G1, log: Callable[[str], None]) -> Stage:
+    from humanoid_gpt.catalog.store import export_clips
     from humanoid_gpt.governance.corpus import build_corpus
     from humanoid_gpt.governance.corpus_config import load_corpus_config
-    from humanoid_gpt.governance.store import export_clips
 
     data_root = settings.data_root()
     sources, skipped, files = corpus_sources(cfg, data_root, log)
@@ -191,9 +191,9 @@ distillation train on."""
 
 def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1, log: Callable[[str], None]) -> Stage:
     def build(work: Path) -> dict:
+        from humanoid_gpt.catalog.manifests import corpus_manifest, load_manifest, task_id
         from humanoid_gpt.experts.fanout import train_all
         from humanoid_gpt.experts.registry import ExpertRegistry
-        from humanoid_gpt.hme.clusters import corpus_manifest, load_manifest, task_id
 
         e = cfg.experts
         # The same path in every attempt: a resumed run's --manifest must not change.
@@ -369,8 +369,8 @@ def eval_sets(cfg: MainConfig, corpus_dir: Path, g1: G1) -> dict[str, list]:
     """``held_out``: 10-s windows of the test split (performers no stage trained on); ``unseen``: windows of the
     unseen sources' clips (any split). Motion as captured (no time-warped copies); at most ``evaluate.max_windows``
     each, spread over the clips."""
+    from humanoid_gpt.catalog.store import exported_clips
     from humanoid_gpt.governance.corpus_config import SPLITS
-    from humanoid_gpt.governance.store import exported_clips
     from humanoid_gpt.motion.clip import scored_windows, spread
     from humanoid_gpt.motion.io import load_clip
 

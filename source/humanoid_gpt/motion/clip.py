@@ -19,7 +19,7 @@ FRAME_FIELDS = frozenset({"fps", "root_pos", "root_quat", "joint_pos", "joint_na
 
 @dataclass(frozen=True)
 class ClipKinematics:
-    """What a built corpus cached for each frame of a clip (:data:`humanoid_gpt.governance.store.ARRAYS`, in the
+    """What a built corpus cached for each frame of a clip (:data:`humanoid_gpt.catalog.store.ARRAYS`, in the
     store's dtype, possibly memory-mapped): world-frame states of ``body_names`` by forward kinematics, and the joint
     and root velocities by central differences over the whole clip. With them a motion library needs no forward
     kinematics. A slice keeps the whole clip's velocities, so a segment's first and last frames have the central

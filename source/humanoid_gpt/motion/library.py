@@ -25,7 +25,7 @@ from humanoid_gpt.state import KinematicState
 
 class MotionLibrary:
     """Clips packed for batched queries. Build with :meth:`from_clips`, or from a built corpus with
-    :func:`humanoid_gpt.governance.store.load_library`."""
+    :func:`humanoid_gpt.catalog.store.load_library`."""
 
     def __init__(
         self,

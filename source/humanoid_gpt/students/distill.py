@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 from humanoid_gpt.backends import Backend, DistillPlan, load_backend
+from humanoid_gpt.catalog.manifests import ClusterManifest, active_manifest
 from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.evaluation import expert_tracking_config
 from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
 from humanoid_gpt.flags import check_bounds, option
-from humanoid_gpt.hme.clusters import ClusterManifest, active_manifest, cluster_clip_table
+from humanoid_gpt.hme.balance import cluster_clip_table
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.robot.g1 import G1

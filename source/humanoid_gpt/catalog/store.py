@@ -1,6 +1,7 @@
 """The corpus on disk: sharded, memory-mapped arrays with forward kinematics cached, and how to read them back.
 
-A corpus folder holds (see :mod:`humanoid_gpt.governance.corpus` for how it is built):
+The catalog's clip store: governance builds it (:mod:`humanoid_gpt.governance.corpus`), every later stage reads it
+through this module. A corpus folder holds:
 
 - ``index.json``: the commit point, written last: schema version, robot hash, rate, dtype, cached bodies, the
   shards (name, split, frames, sha256 of every array file and of the shard), the sha256 of the manifest and card.
@@ -13,7 +14,7 @@ A corpus folder holds (see :mod:`humanoid_gpt.governance.corpus` for how it is b
 Per frame the arrays hold exactly what :meth:`MotionLibrary.from_clips` computes (joint and root velocities by
 central differences per clip, body states by MuJoCo forward kinematics). Clips read back carry them
 (:class:`~humanoid_gpt.motion.clip.ClipKinematics`), so :func:`load_library`, and a cluster manifest's corpus clips
-(``<corpus folder>::<clip id>``, :func:`corpus_clips`; :func:`humanoid_gpt.hme.clusters.corpus_manifest` turns a
+(``<corpus folder>::<clip id>``, :func:`corpus_clips`; :func:`humanoid_gpt.catalog.manifests.corpus_manifest` turns a
 manifest of exported files into one), pack the library's tensors with no forward kinematics and give
 the same library as ``from_clips`` on the same clips (on the exported files, to the corpus dtype's precision).
 """
@@ -144,6 +145,20 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
+
+
+# Clip names -------------------------------------------------------------------------------------------------------
+
+
+def warp_name(name: str, factor: float) -> str:
+    """``walk`` -> ``walk~x1.25`` (the original keeps its name): the corpus names time-warped copies so, and readers
+    of exported files tell them apart by it (:func:`is_warped`)."""
+    return name if factor == 1.0 else f"{name}~x{factor:g}"
+
+
+def is_warped(name: str) -> bool:
+    """Whether a clip (or file) name is a time-warped copy (:func:`warp_name`)."""
+    return "~x" in name
 
 
 # Shards -------------------------------------------------------------------------------------------------------------
@@ -411,8 +426,6 @@ def exported_clips(
 ) -> list[Path]:
     """The clip files :func:`export_clips` wrote into ``out`` for ``split`` (of ``sources`` only, or all but
     ``exclude``; without time-warped copies when ``originals``: motion as captured), sorted."""
-    from humanoid_gpt.governance.warp import is_warped
-
     found = []
     for source in sorted(p for p in (out / split).glob("*") if p.is_dir()):
         if (sources is None or source.name in sources) and source.name not in exclude:
