@@ -32,8 +32,8 @@ import torch
 
 from humanoid_gpt import configure_process
 from humanoid_gpt.catalog.manifests import load_manifest
+from humanoid_gpt.hme.clip_files import ClipCache, find_corpus
 from humanoid_gpt.hme.config import DIVERSITY, MANIFEST, STORE, HMEConfig, PAEConfig
-from humanoid_gpt.hme.corpus import ClipCache, find_corpus
 from humanoid_gpt.hme.embed import embed_corpus, read_embeddings
 from humanoid_gpt.hme.evaluate import heldout_reconstruction
 from humanoid_gpt.hme.kmeans import kmeans

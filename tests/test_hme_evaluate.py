@@ -5,8 +5,8 @@ import dataclasses
 
 import torch
 
+from humanoid_gpt.hme.clip_files import ClipCache, find_corpus, is_heldout
 from humanoid_gpt.hme.config import HMEConfig, PAEConfig
-from humanoid_gpt.hme.corpus import ClipCache, find_corpus, is_heldout
 from humanoid_gpt.hme.evaluate import GROUPS, heldout_reconstruction
 from humanoid_gpt.hme.features import gather_windows, window_starts
 from humanoid_gpt.hme.pipeline import fit

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from humanoid_gpt.hme.clip_files import ClipCache, CorpusClip, is_heldout
 from humanoid_gpt.hme.config import HMEConfig, HMEError
-from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, is_heldout
 from humanoid_gpt.hme.diversity import complexity
 from humanoid_gpt.hme.features import (
     FEATURE_SPEC,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from humanoid_gpt.hme.clip_files import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.config import HMEConfig
-from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.features import FEATURE_DIM, gather_windows, window_starts
 from humanoid_gpt.hme.pae import PeriodicAutoencoder, load_paes
 
@@ -23,7 +23,7 @@ GROUPS = {
 
 def measured_clips(corpus: list[CorpusClip], cfg: HMEConfig, partition: str) -> list[CorpusClip]:
     """The clips a partition's PAE is measured on: those of its source (``partitions: source``), else all of them;
-    of these, the held-out ones (:func:`~humanoid_gpt.hme.corpus.is_heldout`) are the ones it never trained on."""
+    of these, the held-out ones (:func:`~humanoid_gpt.hme.clip_files.is_heldout`) are the ones it never trained on."""
     return [c for c in corpus if cfg.partitions != "source" or c.source == partition]
 
 
@@ -38,7 +38,7 @@ def heldout_reconstruction(
     """Partition -> ``{"clips", "windows", <group>: {"pae", "window_mean", "partition_mean"}}`` over the held-out
     share of :func:`measured_clips`; a partition with no held-out window (``holdout: 0``, or only short clips) maps to
     ``{"clips": 0, "windows": 0}``. ``paes`` (models, metadata) default to the ones ``fit`` wrote for ``cfg``,
-    ``corpus`` to :func:`~humanoid_gpt.hme.corpus.find_corpus` (which hashes every file: pass it when you have
+    ``corpus`` to :func:`~humanoid_gpt.hme.clip_files.find_corpus` (which hashes every file: pass it when you have
     it)."""
     models, metas = paes or load_paes(cfg)
     cache = cache or ClipCache(cfg)

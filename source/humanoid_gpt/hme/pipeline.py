@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from humanoid_gpt.catalog.manifests import ClusterManifest
+from humanoid_gpt.hme.clip_files import ClipCache, CorpusClip, find_corpus, partitions
 from humanoid_gpt.hme.config import DIVERSITY, INDEX, MANIFEST, STORE, HMEConfig, HMEError, load_config
-from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, partitions
 from humanoid_gpt.hme.diversity import diversity_table
 from humanoid_gpt.hme.embed import Embeddings, embed_corpus, read_embeddings
 from humanoid_gpt.hme.features import too_short_error, window_starts

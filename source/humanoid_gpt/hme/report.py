@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from humanoid_gpt.catalog.manifests import load_manifest
+from humanoid_gpt.hme.clip_files import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.config import DIVERSITY, MANIFEST, STORE, HMEConfig
-from humanoid_gpt.hme.corpus import ClipCache, CorpusClip, find_corpus, is_heldout
 from humanoid_gpt.hme.embed import read_embeddings
 from humanoid_gpt.hme.evaluate import GROUPS, heldout_reconstruction, measured_clips
 from humanoid_gpt.hme.features import FEATURE_NAMES, gather_windows, window_starts

@@ -1,4 +1,4 @@
-"""The clips the HME stage works on: found from the config's sources, identified by content hash, split into the
+"""The clip files the HME stage works on: found from the config's sources, identified by content hash, split into the
 partitions the Periodic Autoencoders train on and a held-out share. See docs/architecture.md (stage 2).
 
 Held-out clips and folds are decided by a hash of (split seed, content hash), not by list position, so adding clips
