@@ -1,13 +1,17 @@
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from humanoid_gpt import settings
 from humanoid_gpt.catalog.manifests import ClusterManifest, default_manifest, load_manifest, task_id
 from humanoid_gpt.catalog.refs import ClipRef, ManifestError, load_clip_refs
 from humanoid_gpt.catalog.store import CorpusError, read_manifest
+
+WALK_FILE = "g1_motions/lafan1/walk1_subject1.csv"
 
 
 def test_default_manifest_has_one_cluster_per_dataset(lafan1_dir):
@@ -90,6 +94,62 @@ def test_manifests_of_corpus_clips_are_schema_3_and_older_schemas_stay(tmp_path)
         path.write_text(json.dumps({"schema_version": version, "clusters": {"000": ["c::lafan1/walk"]}}))
         with pytest.raises(ManifestError, match="cannot hold corpus clips .*set schema_version to 3"):
             load_manifest(path)
+
+
+def test_a_manifest_moved_with_its_outputs_names_the_same_clips(tiny_corpus, tmp_path, g1):
+    """Entries inside the manifest's outputs tree are written relative to its folder (schema 4), so the tree can move
+    or be copied as a whole; other entries are written as before."""
+    folder, files = tiny_corpus
+    out = tmp_path / "out"
+    shutil.copytree(folder, out / "corpus")
+    shutil.copytree(files, out / "clips")
+    walk = "lafan1/walk1_subject2"
+    exported = sorted((out / "clips").rglob("*.npz"))[0]
+    entries = [f"{out / 'corpus'}::{walk}", f"{out / 'corpus'}::{walk}@10:60", f"{exported}@0:20"]
+    manifest = ClusterManifest({"000": entries, "001": [WALK_FILE]}, "m.json")
+    path = manifest.save(out / "experts" / "clusters.json")
+    saved = json.loads(path.read_text())
+    assert saved["schema_version"] == 4
+    rel = exported.relative_to(out).as_posix()
+    assert saved["clusters"] == {
+        "000": [f"../corpus::{walk}", f"../corpus::{walk}@10:60", f"../{rel}@0:20"],
+        "001": [WALK_FILE],  # relative to the data root, as before
+    }
+    assert load_manifest(path).clusters == manifest.clusters  # read back absolute: the same strings
+    before = load_clip_refs(manifest.clip_refs("000"), g1)
+
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.move(out, moved)
+    back = load_manifest(moved / "experts" / "clusters.json")
+    assert back.clusters["000"] == [e.replace(str(out), str(moved)) for e in entries]
+    after = load_clip_refs(back.clip_refs("000"), g1)
+    assert [c.name for c in after] == [c.name for c in before]
+    for a, b in zip(after, before, strict=True):
+        np.testing.assert_array_equal(a.joint_pos, b.joint_pos)
+    # Beside the manifest, in its own folder: "./".
+    inside = ClusterManifest({"000": [f"{moved / 'corpus'}::{walk}"]}).save(moved / "corpus" / "m.json")
+    assert json.loads(inside.read_text())["clusters"] == {"000": [f".::{walk}"]}
+    assert load_manifest(inside).clusters == {"000": [f"{moved / 'corpus'}::{walk}"]}
+
+
+def test_schema_3_manifests_read_as_before(tiny_corpus, tmp_path, lafan1_dir):
+    """Before schema 4, relative entries are under the data root whatever they start with; absolute ones stay."""
+    folder, _ = tiny_corpus
+    walk = "lafan1/walk1_subject2"
+    entries = [f"{folder}::{walk}@0:30", WALK_FILE, f"./{WALK_FILE}@0:30"]
+    path = tmp_path / "run" / "clusters.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"schema_version": 3, "clusters": {"000": entries}}))
+    manifest = load_manifest(path)
+    assert manifest.clusters == {"000": entries}
+    root = settings.data_root()
+    assert [r.path for r in manifest.clip_refs("000")] == [folder, root / WALK_FILE, root / WALK_FILE]
+    # Saved again where nothing it names lies in its outputs tree (the folder's parent), it is the same file.
+    assert json.loads(manifest.save(path).read_text()) == {
+        "schema_version": 3,
+        "clusters": {"000": entries},
+        "meta": {},
+    }
 
 
 def test_corpus_clips_load_from_the_corpus_with_clear_errors(tiny_corpus, tmp_path, g1, monkeypatch):

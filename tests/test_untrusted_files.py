@@ -155,6 +155,25 @@ def test_manifest_entries_stay_inside_the_data_root(tmp_path, lafan1_dir):
         assert f"{path}: cluster '001': bad entry {escape!r}" in message and "leads out of the data root" in message
 
 
+def test_manifest_entries_beside_the_manifest_stay_in_its_outputs_tree(tmp_path):
+    """Schema 4's entries relative to the manifest's folder (./, ../) may name its folder and its siblings, never a
+    path out of the outputs tree it was saved in."""
+    from humanoid_gpt.catalog.manifests import load_manifest
+    from humanoid_gpt.catalog.refs import ManifestError
+
+    tree = tmp_path / "outputs"
+    (tree / "experts").mkdir(parents=True)
+    path = tree / "experts" / "clusters.json"
+    for escape in ("../../etc/passwd", "./../../../etc/passwd@0:10", "../..::clip", "../corpus/../../x.csv"):
+        path.write_text(json.dumps({"schema_version": 4, "clusters": {"000": ["../corpus::c"], "001": [escape]}}))
+        with pytest.raises(ManifestError) as refused:
+            load_manifest(path)
+        message = str(refused.value)
+        assert f"{path}: cluster '001': entry {escape!r}: " in message, message
+        assert f"leads out of the manifest's folder and its siblings ({tree})" in message, message
+        assert f"Fix: move the file under {tree}, or name it by its absolute path" in message, message
+
+
 def test_registry_checkpoints_stay_inside_the_registry_folder(tmp_path):
     from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
 

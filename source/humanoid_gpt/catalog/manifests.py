@@ -1,9 +1,10 @@
-"""The cluster manifest: which clips make up each cluster, the unit one expert is trained on.
+"""Cluster manifests: which clips make up each cluster, the unit one expert is trained on.
 
-A small versioned JSON file (``schema_version``, ``clusters``: cluster id -> clip entries relative to the data root,
-``meta``). The HME stage (``humanoid_gpt.hme.pipeline``) writes one from motion embeddings; without one,
-:func:`default_manifest` makes one cluster per dataset folder. ``HGPT_CLUSTER_MANIFEST`` names the manifest to use;
-unset, the default one is built. See docs/architecture.md ("Data flow", step 3).
+A small versioned JSON file (``schema_version``, ``clusters``: cluster id -> clip references, ``meta``); the entries'
+notation is :class:`~humanoid_gpt.catalog.refs.ClipRef`'s. The HME stage (``humanoid_gpt.hme.pipeline``) writes one
+from motion embeddings; without one, :func:`default_manifest` makes one cluster per dataset folder.
+``HGPT_CLUSTER_MANIFEST`` names the manifest to use; unset, the default one is built. See docs/architecture.md ("Data
+flow", step 3).
 
 Entries: schema version 1 holds whole files (``g1_motions/lafan1/walk1_subject1.csv``). Schema version 2 adds clip
 segments, ``"<relative path>@<start frame>:<stop frame>"`` (frames at the file's own rate, stop exclusive), so a
@@ -13,25 +14,36 @@ they load from the corpus's memory-mapped shards with the kinematics it cached, 
 may mix all three; each is written with the oldest version that holds its entries, so older readers keep reading
 what they can, and every version is read. Relative files and corpus folders are under the data root, and must stay
 inside it (``../`` out of it is refused); absolute ones are read where they are.
+
+Schema version 4 adds entries relative to the manifest's own folder, marked by a leading ``./`` or ``../``
+(``../corpus::walk1_subject1@0:500``), so that an outputs folder moved or copied as a whole still names its own clips:
+:meth:`ClusterManifest.save` writes so every absolute file or corpus folder in the manifest's outputs tree (its folder,
+or a sibling of it), and loading makes them absolute again, refusing one that leads out of that tree. Its other
+relative entries are under the data root, as in versions 1-3 (where ``./`` and ``../`` mean nothing special).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from humanoid_gpt import settings
 from humanoid_gpt.catalog.refs import ClipRef, ManifestError
-from humanoid_gpt.io_utils import read_versioned_json, write_text_atomic
+from humanoid_gpt.io_utils import contained_path, read_versioned_json, write_text_atomic
 from humanoid_gpt.motion.io import MOTION_SUFFIXES
 
-SCHEMA_VERSION = 3
-"""The newest manifest schema this code reads and writes (2: clip segments, 3: clips of a corpus)."""
-READABLE_VERSIONS = (1, 2, 3)
-
+SCHEMA_VERSION = 4
+"""The newest manifest schema this code reads and writes (2: clip segments, 3: clips of a corpus, 4: paths relative
+to the manifest's folder)."""
+READABLE_VERSIONS = (1, 2, 3, 4)
+BESIDE_VERSION = 4
+"""The first schema whose ``./`` and ``../`` entries are relative to the manifest's folder, not the data root."""
+# A manifest-relative entry: "." or ".." and then a path separator, a corpus clip, a segment or nothing.
+_BESIDE = re.compile(r"^\.\.?(?=/|::|@|$)")
 
 CLUSTER_PREFIX = "HGPT-Cluster-"
 
@@ -51,7 +63,8 @@ def cluster_of(task: str) -> str:
 
 @dataclass
 class ClusterManifest:
-    # id ("042") -> clip entries relative to the data root: path, path@start:stop, folder::clip id[@start:stop]
+    # id ("042") -> clip entries relative to the data root, or absolute (a saved file's entries relative to its own
+    # folder are made absolute when it is loaded): path, path@start:stop, folder::clip id[@start:stop]
     clusters: dict[str, list[str]]
     source: str = "default"
     meta: dict = field(default_factory=dict)
@@ -108,10 +121,70 @@ class ClusterManifest:
         return [r if r.is_segment or r.is_corpus else r.path for r in self.clip_refs(cluster, data_root)]
 
     def save(self, path: str | Path) -> Path:
-        # The oldest version that holds every entry, so readers that predate segments or corpus clips keep reading it.
-        data = {"schema_version": _version_of(self.clusters), "clusters": self.clusters, "meta": self.meta}
+        """Write the manifest to ``path``: absolute entries inside its outputs tree (the folder of ``path`` or a
+        sibling of it) relative to that folder (schema 4, so the tree can move), the rest as they are, with the oldest
+        schema version that holds every entry, so readers that predate segments or corpus clips keep reading it."""
+        path = Path(path)
+        folder = Path(os.path.abspath(path.parent))
+        pairs = {c: [(_beside_entry(e, folder), e) for e in entries] for c, entries in self.clusters.items()}
+        if any(w != e for entries in pairs.values() for w, e in entries):  # some entries are beside the manifest
+            version = BESIDE_VERSION
+            clusters = {c: [w if w != e else _root_entry(path, c, e) for w, e in ps] for c, ps in pairs.items()}
+        else:
+            version, clusters = _version_of(self.clusters), self.clusters
+        data = {"schema_version": version, "clusters": clusters, "meta": self.meta}
         write_text_atomic(path, json.dumps(data, indent=1))
-        return Path(path)
+        return path
+
+
+def _tree(folder: Path) -> Path:
+    """The outputs tree of a manifest in ``folder``: the folder's parent (so the manifest names siblings such as
+    ``../corpus``), or the folder itself when its parent is the filesystem root."""
+    return folder.parent if folder.parent != folder.parent.parent else folder
+
+
+def _beside_entry(entry: str, folder: Path) -> str:
+    """``entry`` as a manifest in ``folder`` writes it: an absolute file or corpus folder inside the manifest's outputs
+    tree relative to ``folder`` (``./clips/walk.npz``, ``../corpus::walk1_subject1@0:500``), anything else as it is.
+    Only when reading it back gives the same text, so an entry is the same string before and after a round trip."""
+    ref = ClipRef.parse(entry)
+    target, tree = ref.path.as_posix(), _tree(folder)
+    if not ref.path.is_absolute() or str(ref) != entry or os.path.commonpath([tree, target]) != str(tree):
+        return entry
+    rel = os.path.relpath(target, folder)
+    rel = rel if rel.startswith("..") or rel == "." else f"./{rel}"
+    if os.path.abspath(os.path.join(folder, rel)) != target:  # not normalized (a/../b): keep it as written
+        return entry
+    return rel + str(ref)[len(target) :]  # the corpus clip and segment, as the ref writes them
+
+
+def _root_entry(path: Path, cluster: str, entry: str) -> str:
+    """``entry``, absolute or relative to the data root, in a schema-4 file, where a leading ``./`` or ``../`` means
+    the manifest's folder: a relative one is written without its ``./``, and one that would still read as beside the
+    manifest (``../``, ``.::<clip id>``) is refused rather than silently read from another place."""
+    ref = ClipRef.parse(entry)
+    if ref.path.is_absolute():
+        return entry
+    if not _BESIDE.match(str(ref)):
+        return str(ref)
+    raise ManifestError(
+        f"{path}: cluster {cluster!r}: entry {entry!r} is relative to the data root but starts with . or .., which in "
+        "a manifest with entries beside it (schema 4) names the manifest's folder. Fix: name the clip by its "
+        "absolute path"
+    )
+
+
+def _absolute_entry(path: Path, cluster: str, entry: str) -> str:
+    """A schema-4 entry relative to the manifest's folder (``./``, ``../``) as an absolute one, refused (naming the
+    file, the cluster, the entry and the fix) when it leads out of the manifest's outputs tree: a manifest from
+    elsewhere must not point its reader at files outside the tree it came in."""
+    ref = ClipRef.parse(entry)
+    folder = Path(os.path.abspath(path.parent))
+    tree = _tree(folder)
+    from_tree = ref.path if tree == folder else Path(folder.name) / ref.path
+    where = f"{path}: cluster {cluster!r}: entry {entry!r}"
+    target = contained_path(from_tree, tree, "the manifest's folder and its siblings", where, ManifestError)
+    return os.path.abspath(target) + str(ref)[len(ref.path.as_posix()) :]
 
 
 def _version_of(clusters: Mapping[str, Sequence[str]]) -> int:
@@ -173,7 +246,13 @@ def load_manifest(path: str | Path) -> ClusterManifest:
             f"{path}: schema_version {data['schema_version']} cannot hold {kind} ({first!r}); "
             f"set schema_version to {needed}"
         )
-    return ClusterManifest({str(k): list(v) for k, v in clusters.items()}, str(path), data.get("meta", {}))
+    clusters = {str(k): list(v) for k, v in clusters.items()}
+    if data["schema_version"] >= BESIDE_VERSION:
+        clusters = {
+            c: [_absolute_entry(path, c, str(e)) if _BESIDE.match(str(e)) else e for e in entries]
+            for c, entries in clusters.items()
+        }
+    return ClusterManifest(clusters, str(path), data.get("meta", {}))
 
 
 def default_manifest(data_root: Path | None = None) -> ClusterManifest:
