@@ -20,8 +20,8 @@ from pathlib import Path
 from evidence_common import add_dagger_args, dagger_config, distill_student, plot_curves
 
 from humanoid_gpt import settings
+from humanoid_gpt.catalog.manifests import ClusterManifest
 from humanoid_gpt.deploy.policies import policy_setup
-from humanoid_gpt.hme.clusters import ClusterManifest
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.metrics import metrics_table

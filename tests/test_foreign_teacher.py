@@ -38,3 +38,51 @@ def test_teachers_are_either_our_experts_or_a_tracker_file(twist2_file, g1, tmp_
         run_distill(DistillRun(registry=tmp_path / "experts.json", teacher=twist2_file), g1)
     with pytest.raises(ConfigError, match="use --backend mujoco"):
         run_distill(DistillRun(teacher=twist2_file, backend="isaaclab"), g1)
+
+
+def test_a_teacher_map_gives_each_cluster_its_own_tracker(twist2_file, g1, lafan1_dir, tmp_path):
+    """One tracker per cluster (a lab's per-clip policies): the run records which file taught which cluster."""
+    import shutil
+
+    copy = tmp_path / "trackers" / "run_policy.onnx"
+    copy.parent.mkdir()
+    shutil.copy(twist2_file, copy)
+    (tmp_path / "trackers" / "teachers.yaml").write_text(f"walk: {twist2_file}\nrun: run_policy.onnx\n")
+    manifest = ClusterManifest(
+        clusters={"walk": [str(lafan1_dir / "walk1_subject1.csv")], "run": [str(lafan1_dir / "run1_subject2.csv")]}
+    )
+    dagger = DaggerConfig(num_envs=4, steps_per_iteration=32, max_iterations=1, beta_iterations=1, batch_windows=4)
+    run = DistillRun(
+        teacher_map=tmp_path / "trackers" / "teachers.yaml", student="mlp", log_root=tmp_path, run_name="r",
+        threads=1, dagger=dagger,
+    )  # fmt: skip
+    folder = run_distill(run, g1, manifest=manifest, on_iteration=lambda i, s: None)
+    meta = read_student_checkpoint(folder / "student_1.pt")["meta"]
+    assert meta["teachers"] == {"run": str(copy), "walk": str(twist2_file)} and meta["actuation"]["name"] == "twist2"
+
+
+def test_each_env_takes_the_action_of_its_clusters_tracker():
+    from humanoid_gpt.students.teachers import ForeignTeacher
+
+    a, b = torch.zeros(4, 29), torch.ones(4, 29)
+    teacher = ForeignTeacher(["a.onnx", "b.onnx", "a.onnx"], {"a.onnx": lambda _: a, "b.onnx": lambda _: b})
+    actions = teacher.act(torch.zeros(4, 8), torch.tensor([0, 1, 2, 1]))
+    assert actions[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_teacher_maps_are_checked_before_any_rollout(twist2_file, holosoma_file, g1, lafan1_dir, tmp_path):
+    manifest = ClusterManifest(
+        clusters={"walk": [str(lafan1_dir / "walk1_subject1.csv")], "run": [str(lafan1_dir / "run1_subject2.csv")]}
+    )
+    teachers = tmp_path / "teachers.yaml"
+    teachers.write_text(f"jump: {twist2_file}\n")
+    with pytest.raises(ConfigError, match=r"teachers.yaml: cluster 'jump' is not in the manifest"):
+        run_distill(DistillRun(teacher_map=teachers), g1, manifest=manifest)
+    teachers.write_text("walk: missing.onnx\n")
+    with pytest.raises(ConfigError, match=r"teachers.yaml: cluster walk: no tracker file at .*missing.onnx"):
+        run_distill(DistillRun(teacher_map=teachers), g1, manifest=manifest)
+    teachers.write_text(f"walk: {twist2_file}\nrun: {holosoma_file}\n")
+    with pytest.raises(ConfigError, match="run under different actuations"):
+        run_distill(DistillRun(teacher_map=teachers), g1, manifest=manifest)
+    with pytest.raises(ConfigError, match="one kind of teacher.*one student learns one action space"):
+        run_distill(DistillRun(registry=tmp_path / "experts.json", teacher_map=teachers), g1, manifest=manifest)

@@ -1,9 +1,9 @@
 """Distilling the retained experts of a registry into one student, on any backend: the run's options, its plan
 (teachers, clips, weights, seed: computed once, handed to the backend) and the loop.
 
-Another lab's tracker as the teacher (``--teacher``) is read by the caller, through the deploy stage
-(:func:`humanoid_gpt.jobs.distill.foreign_teacher`), and handed in as a :class:`ForeignSetup`: deploy imports
-students, so students never import deploy."""
+Other labs' trackers as teachers (``--teacher`` for every cluster, ``--teacher-map`` per cluster) are read by the
+caller, through the deploy stage (:func:`humanoid_gpt.jobs.distill.foreign_teachers`), and handed in as
+:class:`~humanoid_gpt.students.teachers.ForeignTeachers`: deploy imports students, so students never import deploy."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from humanoid_gpt.students.checkpoint import PREFIX, save_student, student_meta
 from humanoid_gpt.students.dagger import DaggerConfig
 from humanoid_gpt.students.runner import RESUMABLE as DAGGER_RESUMABLE
 from humanoid_gpt.students.runner import DaggerRunner, init_distributed
-from humanoid_gpt.students.teachers import ForeignSetup, ForeignTeacher, TeacherPool
+from humanoid_gpt.students.teachers import ForeignSetup, ForeignTeacher, ForeignTeachers, TeacherPool
 
 
 @dataclass
@@ -50,7 +50,13 @@ class DistillRun:
         "rollouts then run with its actuation, which the student records",
         default=None,
     )
-    layout: str | None = option("the teacher's layout, for a renamed file (default: recognised)", default=None)
+    teacher_map: Path | None = option(
+        "a YAML file of cluster id -> tracker file (relative to the YAML's folder, or absolute): one tracker per "
+        "cluster, e.g. BeyondMimic's per-clip policies, all of one lab's actuation; clusters it does not name are "
+        "taught by --teacher when given, else left out",
+        default=None,
+    )
+    layout: str | None = option("the teachers' layout, for renamed files (default: recognised)", default=None)
     manifest: Path | None = option(
         "cluster manifest of the teachers' clusters; default: $HGPT_CLUSTER_MANIFEST, else "
         "one cluster per dataset folder",
@@ -93,9 +99,23 @@ def student_config(run: DistillRun) -> StudentConfig:
     return cfg
 
 
+def foreign_taught(run: DistillRun) -> bool:
+    """Whether other labs' tracker files teach ``run`` (--teacher, --teacher-map) rather than our experts."""
+    return run.teacher is not None or run.teacher_map is not None
+
+
 def check_teachers(run: DistillRun) -> None:
-    """Exactly one source of teachers: the registry's experts or another lab's tracker file."""
-    if (run.teacher is None) == (run.registry is None):
+    """Exactly one source of teachers: the registry's experts, or other labs' tracker files. They cannot be mixed:
+    our experts act relative to the reference under our gains, a tracker under its own action convention and
+    actuation, and one student learns one action space (a tracker's targets held by our gains fall within 2.4 s:
+    docs/howto-compare-trackers.md)."""
+    if run.registry is not None and foreign_taught(run):
+        raise ConfigError(
+            "distillation takes one kind of teacher: pass --registry (our experts) or --teacher / --teacher-map "
+            "(tracker files), not both: our experts act relative to the reference under our gains, a tracker under "
+            "its own actuation, and one student learns one action space (docs/howto-compare-trackers.md)"
+        )
+    if run.registry is None and not foreign_taught(run):
         raise ConfigError(
             "distillation needs its teachers: pass --registry (our experts) or --teacher (a tracker file)"
         )
@@ -103,19 +123,20 @@ def check_teachers(run: DistillRun) -> None:
 
 def check_foreign_backend(run: DistillRun) -> None:
     """A foreign teacher builds its observation from the MuJoCo envs' state: refuse any other backend."""
-    if run.teacher is not None and run.backend != "mujoco":
+    if foreign_taught(run) and run.backend != "mujoco":
         raise ConfigError(
-            f"--teacher {run.teacher}: foreign teachers read the MuJoCo backend's state; use --backend mujoco"
+            f"--teacher {run.teacher or run.teacher_map}: foreign teachers read the MuJoCo backend's state; use "
+            "--backend mujoco"
         )
 
 
-def _given_foreign(run: DistillRun, foreign: ForeignSetup | None) -> ForeignSetup | None:
-    """``foreign`` when ``run`` is taught by a tracker file, None when by the registry; refuses a mismatch (a caller
-    that did not read ``run.teacher``)."""
-    if (run.teacher is None) != (foreign is None):
+def _given_foreign(run: DistillRun, foreign: ForeignTeachers | None) -> ForeignTeachers | None:
+    """``foreign`` when ``run`` is taught by tracker files, None when by the registry; refuses a mismatch (a caller
+    that did not read ``run.teacher`` / ``run.teacher_map``)."""
+    if foreign_taught(run) != (foreign is not None):
         raise TypeError(
-            f"the run's --teacher is {run.teacher} but foreign is {foreign}: the caller reads the tracker file "
-            "through the deploy stage and passes it as foreign"
+            f"the run's --teacher is {run.teacher} (--teacher-map {run.teacher_map}) but foreign is {foreign}: the "
+            "caller reads the tracker files through the deploy stage and passes them as foreign"
         )
     return foreign
 
@@ -132,16 +153,17 @@ def plan_distill(
     run: DistillRun,
     registry: ExpertRegistry | None = None,
     manifest: ClusterManifest | None = None,
-    foreign: ForeignSetup | None = None,
+    foreign: ForeignTeachers | None = None,
 ) -> DistillPlan:
-    """What to simulate for ``run``: the retained teachers' clusters (every cluster of the manifest for a foreign
-    teacher), their clips with cluster-balanced weights, the task config they share (a foreign teacher's: the
-    defaults with its action convention), envs, seed (offset by the process rank) and device. ``registry``: what the
-    caller has already read; ``foreign``: ``run.teacher`` as the caller read it (required for a foreign teacher)."""
+    """What to simulate for ``run``: the retained teachers' clusters (the clusters foreign trackers teach), their clips
+    with cluster-balanced weights, the task config they share (foreign trackers': the defaults with their action
+    convention), envs, seed (offset by the process rank) and device. ``registry``: what the caller has already read;
+    ``foreign``: ``run.teacher`` / ``run.teacher_map`` as the caller read them (required for foreign teachers)."""
     manifest = manifest or active_manifest(run.manifest)
-    if run.teacher is not None:
-        clusters = sorted(manifest.clusters)
-        tracking = foreign_teacher_task(_given_foreign(run, foreign))
+    if foreign_taught(run):
+        foreign = _given_foreign(run, foreign)
+        clusters = sorted(foreign.files)
+        tracking = foreign_teacher_task(foreign.setup)
     else:
         registry = registry or ExpertRegistry.load(run.registry)
         clusters, tracking = teacher_task(registry)
@@ -169,7 +191,7 @@ def distill(
     backend: Backend | None = None,
     manifest: ClusterManifest | None = None,
     on_iteration: Callable[[int, dict], None] | None = None,
-    foreign: ForeignSetup | None = None,
+    foreign: ForeignTeachers | None = None,
 ) -> Path:
     """Train (or resume) a student on the registry's retained experts, or on ``foreign`` (``run.teacher`` as the
     caller read it: :func:`humanoid_gpt.jobs.distill.run_distill` does), on ``backend`` (default: ``run.backend``);
@@ -188,16 +210,18 @@ def distill(
     rank = init_distributed(plan.device)
     if foreign is not None:
         # The rollouts run with the teacher's actuation, so its labels are actions of this env.
-        if backend is not None and getattr(getattr(backend, "g1", None), "actuation", None) != foreign.g1.actuation:
+        actuated = foreign.setup.g1
+        if backend is not None and getattr(getattr(backend, "g1", None), "actuation", None) != actuated.actuation:
             raise ConfigError("a foreign teacher needs the MuJoCo backend built with its actuation; pass no backend")
-        backend = load_backend("mujoco", g1=foreign.g1, threads=run.threads)
+        backend = load_backend("mujoco", g1=actuated, threads=run.threads)
     backend = backend or load_backend(run.backend)
     seed_everything(plan.seed)
     with backend.session(plan):
         env, cluster_index = backend.distill_env(plan)
         obs = env.get_observations()
         if foreign is not None:
-            teachers = ForeignTeacher(run.teacher, foreign.make(env), plan.clusters)
+            policies = {path: setup.make(env) for path, setup in foreign.setups.items()}
+            teachers = ForeignTeacher([foreign.files[c] for c in plan.clusters], policies)
         else:
             teachers = TeacherPool(
                 registry,
@@ -208,7 +232,7 @@ def distill(
                 g1,
                 run.dagger.max_resident_teachers,
             )
-        actuated = foreign.g1 if foreign is not None else g1
+        actuated = foreign.setup.g1 if foreign is not None else g1
         meta = {
             **student_meta(cfg, actuated, plan.tracking.to_dict()),
             "teachers": {c: str(p) for c, p in zip(plan.clusters, teachers.checkpoints, strict=True)},

@@ -1,5 +1,6 @@
 """The teachers of distillation: each env is taught by the retained expert of its motion's cluster
-(:class:`TeacherPool`), or every env by one released tracker of another lab (:class:`ForeignTeacher`).
+(:class:`TeacherPool`), or by a released tracker of another lab (:class:`ForeignTeacher`: one for every cluster, or
+one per cluster).
 
 Envs are grouped by cluster and each group goes through its expert in one batch (a loop over the clusters present,
 never over envs). Experts are loaded on first use and at most ``max_resident`` stay in memory (least recently used
@@ -9,13 +10,15 @@ dropped first), so a registry of hundreds of experts fits.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from tensordict import TensorDict
 
+from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.experts.checkpoint import load_checkpoint
 from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
 from humanoid_gpt.experts.registry import ExpertRegistry, RegistryError
@@ -128,17 +131,55 @@ class ForeignSetup(Protocol):
         """Builds the tracker's policy for an env; the policy reads the env's state itself (called with None)."""
 
 
-class ForeignTeacher:
-    """Another lab's tracker (a layout the deploy stage reads, e.g. TWIST2's student; see :class:`ForeignSetup`)
-    teaching every env. It builds its own observation from the env's state and keeps its own history, so :meth:`act`
-    must run once per control step for all envs (DAgger labels every step). Its labels are actions in the env's action
-    space: the rollout env runs with the teacher's actuation, and the student records it (``meta["actuation"]``) so it
-    is later simulated and deployed as its teacher was."""
+@dataclass(frozen=True)
+class ForeignTeachers:
+    """Other labs' trackers as the caller read them: the file teaching each cluster (one tracker for every cluster, or
+    one per cluster, e.g. BeyondMimic's per-clip policies) and how each file runs. The rollouts run under one
+    actuation and one task, so every file must share them."""
 
-    def __init__(self, path: Path, policy: Callable[[Any], torch.Tensor], clusters: Sequence[str]) -> None:
-        self.path, self._policy, self.clusters = Path(path), policy, list(clusters)
-        self.checkpoints = [self.path] * len(self.clusters)  # what the run's metadata records per cluster
+    files: Mapping[str, Path]
+    """Cluster id -> the tracker file teaching it."""
+    setups: Mapping[Path, ForeignSetup]
+    """Tracker file -> how it runs."""
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            raise ConfigError("no cluster has a tracker to teach it")
+        first, *others = self.setups
+        for other in others:
+            for what, key in (("actuation", lambda s: s.g1.actuation), ("task", lambda s: s.task_settings)):
+                if key(self.setups[other]) != key(self.setups[first]):
+                    raise ConfigError(
+                        f"{other} and {first} run under different {what}s; the rollouts and the student run under "
+                        "one (a tracker's targets under another's gains do not do what it did: "
+                        "docs/howto-compare-trackers.md). Distil trackers of one lab and robot setup together, others "
+                        "in another run"
+                    )
+
+    @property
+    def setup(self) -> ForeignSetup:
+        """The actuation and task every file shares."""
+        return next(iter(self.setups.values()))
+
+
+class ForeignTeacher:
+    """Other labs' trackers (layouts the deploy stage reads, e.g. TWIST2's student; see :class:`ForeignTeachers`)
+    teaching the envs of their clusters. Each builds its own observation from the env's state and keeps its own
+    history, so every tracker runs once per control step on all envs (DAgger labels every step) and each env takes the
+    action of its cluster's tracker. Labels are actions in the env's action space: the rollout env runs with the
+    trackers' actuation, and the student records it (``meta["actuation"]``) so it is later simulated and deployed as
+    its teachers were."""
+
+    def __init__(self, files: Sequence[Path], policies: Mapping[Path, Callable[[Any], torch.Tensor]]) -> None:
+        self.checkpoints = [Path(f) for f in files]  # per cluster, in the plan's cluster order (the run's metadata)
+        self._policies = {Path(f): policy for f, policy in policies.items()}
+        order = list(self._policies)
+        self._owner = torch.tensor([order.index(f) for f in self.checkpoints])  # cluster index -> policy index
 
     @torch.no_grad()
     def act(self, privileged: torch.Tensor, cluster_index: torch.Tensor) -> torch.Tensor:
-        return self._policy(None)
+        actions = [policy(None) for policy in self._policies.values()]
+        if len(actions) == 1:
+            return actions[0]
+        owner = self._owner.to(cluster_index.device)[cluster_index]
+        return torch.stack(actions)[owner, torch.arange(len(owner), device=owner.device)]
