@@ -1,5 +1,5 @@
 """Installs the Humanoid-GPT core (``humanoid_gpt`` from source/), the Isaac Lab task package (``humanoid_gpt_tasks``
-from tasks/) and the native MuJoCo harness (``humanoid_gpt_sim2sim`` from sim2sim/)."""
+from tasks/) and the native MuJoCo physics backend (``humanoid_gpt_mujoco`` from mujoco_backend/)."""
 
 import tomllib
 from pathlib import Path
@@ -16,7 +16,11 @@ def requirements(name: str) -> list[str]:
 
 
 # Top-level folders laid out as the design card wants them, each installed under a distinct package name.
-PACKAGE_DIRS = {"humanoid_gpt": "source/humanoid_gpt", "humanoid_gpt_tasks": "tasks", "humanoid_gpt_sim2sim": "sim2sim"}
+PACKAGE_DIRS = {
+    "humanoid_gpt": "source/humanoid_gpt",
+    "humanoid_gpt_tasks": "tasks",
+    "humanoid_gpt_mujoco": "mujoco_backend",
+}
 packages = []
 for name, folder in PACKAGE_DIRS.items():
     packages.append(name)
@@ -36,7 +40,7 @@ setup(
         "console_scripts": ["hgpt = humanoid_gpt.cli:main"],
         # Physics backends the core finds by name (humanoid_gpt.backends), never by import.
         "humanoid_gpt.backends": [
-            "mujoco = humanoid_gpt_sim2sim.backend:MujocoBackend",
+            "mujoco = humanoid_gpt_mujoco.backend:MujocoBackend",
             "isaaclab = humanoid_gpt_tasks.backend:IsaacLabBackend",
         ],
     },

@@ -31,7 +31,7 @@ from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot import load_g1
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv
 
 
 def timed(owner, name: str, bucket: str, totals: dict) -> None:

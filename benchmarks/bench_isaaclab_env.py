@@ -18,7 +18,7 @@ from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot import load_g1
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv
 from humanoid_gpt_tasks.tracking_env_cfg import make_tracking_env_cfg
 
 

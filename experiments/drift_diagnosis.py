@@ -27,7 +27,7 @@ from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
 from humanoid_gpt.metrics import TABLE_COLUMNS, metrics_table
 from humanoid_gpt.motion import load_clip
 from humanoid_gpt.robot import load_g1
-from humanoid_gpt_sim2sim.evaluate import evaluate
+from humanoid_gpt_mujoco.evaluate import evaluate
 
 
 def _span(name: str) -> slice:

@@ -21,7 +21,7 @@ from humanoid_gpt.motion.clip import clip_windows  # noqa: E402
 from humanoid_gpt.runs import latest_checkpoint  # noqa: E402
 from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
 from humanoid_gpt.students.distill import DistillRun, print_progress  # noqa: E402
-from humanoid_gpt_sim2sim.evaluate import evaluate  # noqa: E402
+from humanoid_gpt_mujoco.evaluate import evaluate  # noqa: E402
 
 CLUSTERS = {
     # Subject 1's walks for training; another performer's walk held out.

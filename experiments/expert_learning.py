@@ -30,7 +30,7 @@ from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
 from humanoid_gpt.robot import load_g1  # noqa: E402
 from humanoid_gpt.runs import seed_everything  # noqa: E402
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv  # noqa: E402
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv  # noqa: E402
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from humanoid_gpt.robot import load_g1
 from humanoid_gpt.robot.g1 import Actuation
 from humanoid_gpt.students.config import context_overrides
 from humanoid_gpt.students.distill import DistillRun
-from humanoid_gpt_sim2sim.evaluate import evaluate
+from humanoid_gpt_mujoco.evaluate import evaluate
 
 TRAIN_SUBJECTS = ("subject1", "subject2", "subject3", "subject4")
 HELD_OUT = "subject5"

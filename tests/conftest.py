@@ -142,7 +142,7 @@ def untrained_experts(g1, walk_clip, tmp_path_factory):
     from humanoid_gpt.experts.train import run_meta
     from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
     from humanoid_gpt.motion.library import MotionLibrary
-    from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
+    from humanoid_gpt_mujoco.env import MujocoTrackingEnv
 
     tracking = TrackingConfig(randomization=RandomizationConfig.off(), **EXPERT_TRACKING_KW)
     folder = tmp_path_factory.mktemp("experts")

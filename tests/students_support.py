@@ -8,7 +8,7 @@ import torch
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.students import build_student, preset
 from humanoid_gpt.students.checkpoint import student_meta
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv
 
 TRACKING = TrackingConfig(action_relative_to_reference=True, randomization=RandomizationConfig.off())
 TINY = {

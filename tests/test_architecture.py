@@ -11,7 +11,7 @@ from humanoid_gpt.backends import available_backends, load_backend
 from humanoid_gpt.errors import HGPTError
 
 CORE = Path(humanoid_gpt.__file__).parent
-FORBIDDEN = ("humanoid_gpt_sim2sim", "humanoid_gpt_tasks", "isaaclab", "isaaclab_rl", "isaaclab_tasks")
+FORBIDDEN = ("humanoid_gpt_mujoco", "humanoid_gpt_tasks", "isaaclab", "isaaclab_rl", "isaaclab_tasks")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -42,7 +42,7 @@ def test_onnx_exports_match_pytorch_on_real_observations(kind, g1, real_tokens, 
 def test_the_harness_runs_a_student_in_torch_and_onnx_runtime_alike(g1, walk_clip, exported):
     from humanoid_gpt.deploy.onnx import OnnxMetadataError
     from humanoid_gpt.deploy.policies import make_policy
-    from humanoid_gpt_sim2sim.evaluate import evaluate
+    from humanoid_gpt_mujoco.evaluate import evaluate
 
     clips = [walk_clip.slice(0, 120), walk_clip.slice(300, 420)]
     checkpoint = exported["streaming"].parent / "s.pt"
@@ -83,7 +83,7 @@ def test_the_harness_runs_a_tensorrt_engine_like_its_onnx(g1, walk_clip, exporte
     from humanoid_gpt.deploy.policies import make_policy
     from humanoid_gpt.deploy.tensorrt import build_engine
     from humanoid_gpt.errors import HGPTError
-    from humanoid_gpt_sim2sim.evaluate import evaluate
+    from humanoid_gpt_mujoco.evaluate import evaluate
 
     clips = [walk_clip.slice(0, 120)]
     engine = tmp_path / "s.engine"

@@ -16,7 +16,7 @@ from humanoid_gpt.catalog.manifests import default_manifest, task_id  # noqa: E4
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
 from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.library import MotionLibrary  # noqa: E402
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv  # noqa: E402
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv  # noqa: E402
 from humanoid_gpt_tasks.tracking_env_cfg import make_tracking_env_cfg  # noqa: E402
 
 TRACKING = TrackingConfig(randomization=RandomizationConfig.off())

@@ -86,7 +86,7 @@ def test_missing_menagerie_root_names_the_fix(monkeypatch, tmp_path):
 
 def test_simulation_model_without_visual_meshes_simulates_the_same(g1):
     """Every randomized env owns a model copy: the simulation-only model must be small and physically identical."""
-    from humanoid_gpt_sim2sim.worlds import ARENA_BYTES
+    from humanoid_gpt_mujoco.worlds import ARENA_BYTES
 
     full = g1.model(actuators="position", floor=True)
     lean = g1.model(actuators="position", floor=True, visuals=False, arena_bytes=ARENA_BYTES)

@@ -9,7 +9,7 @@ from humanoid_gpt.errors import ConfigError
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.mdp.sampling import StartSampler, StartSamplingConfig
 from humanoid_gpt.motion.library import MotionLibrary
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv
 
 
 class _Library:

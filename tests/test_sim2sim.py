@@ -6,8 +6,8 @@ import torch
 from humanoid_gpt.deploy.policies import ReferencePolicy, ZeroPolicy
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig
 from humanoid_gpt.motion.library import MotionLibrary
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
-from humanoid_gpt_sim2sim.evaluate import evaluate
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv
+from humanoid_gpt_mujoco.evaluate import evaluate
 
 EVAL = TrackingConfig(randomization=RandomizationConfig.off())
 

@@ -227,7 +227,7 @@ def test_the_ring_onnx_streams_the_pytorch_actions_over_an_episode(kv_export, re
 def test_the_harness_runs_the_kv_student_in_torch_onnx_and_int8(g1, walk_clip, kv_export, real_tokens):
     from humanoid_gpt.deploy.policies import make_policy
     from humanoid_gpt.deploy.quantize import action_error, quantize_onnx
-    from humanoid_gpt_sim2sim.evaluate import evaluate
+    from humanoid_gpt_mujoco.evaluate import evaluate
 
     model, paths = kv_export
     int8 = quantize_onnx(paths["streaming"], "int8-dynamic")

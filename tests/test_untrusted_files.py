@@ -237,7 +237,7 @@ def test_corpus_shards_and_exports_stay_inside_their_folders(tiny_corpus, tmp_pa
 
 # The source holds no unsafe loader -------------------------------------------------------------------------------
 
-SCANNED = ("source", "sim2sim", "tasks", "scripts")
+SCANNED = ("source", "mujoco_backend", "tasks", "scripts")
 RESTRICTED_UNPICKLER = REPO / "source" / "humanoid_gpt" / "motion" / "pickles.py"
 UNPICKLERS = {"pickle.load", "pickle.loads", "pickle.Unpickler", "joblib.load", "dill.load", "dill.loads"}
 

@@ -1,7 +1,7 @@
 """The seam between the pipeline and its physics backends.
 
 The core computes *plans* (what to simulate: clips and their weights, the task config, how many envs, the seed) and
-hands them to a :class:`Backend`, which builds the env. Backends live outside the core (``humanoid_gpt_sim2sim``:
+hands them to a :class:`Backend`, which builds the env. Backends live outside the core (``humanoid_gpt_mujoco``:
 C MuJoCo on CPU threads; ``humanoid_gpt_tasks``: Isaac Lab) and register themselves as entry points of the group
 ``humanoid_gpt.backends`` (see ``setup.py``), so the core never imports them and another backend (an mjlab port, say)
 plugs in the same way. docs/architecture.md draws the layers.

@@ -233,7 +233,7 @@ def experts_stage(cfg: MainConfig, corpus: StageResult, hme: StageResult, g1: G1
 
     key = {
         # bumped when the stage makes another artefact from the same inputs (2: trained on corpus clips; 3: retention
-        # judged on falls as the metrics define them, sim2sim.evaluate's schema 2)
+        # judged on falls as the metrics define them, humanoid_gpt_mujoco.evaluate's schema 2)
         "version": 3,
         "experts": _key(cfg.experts),
         "backend": cfg.backend,

@@ -14,8 +14,8 @@ from humanoid_gpt.mdp.config import TrackingConfig
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import G1, load_g1
-from humanoid_gpt_sim2sim.env import MujocoTrackingEnv
-from humanoid_gpt_sim2sim.evaluate import evaluate
+from humanoid_gpt_mujoco.env import MujocoTrackingEnv
+from humanoid_gpt_mujoco.evaluate import evaluate
 
 
 class MujocoBackend:

@@ -14,7 +14,7 @@ from humanoid_gpt.metrics import seconds, summarize
 from humanoid_gpt.motion.clip import MotionClip
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import G1
-from humanoid_gpt_sim2sim.env import EvalSchedule, MujocoTrackingEnv
+from humanoid_gpt_mujoco.env import EvalSchedule, MujocoTrackingEnv
 
 EVAL_SCHEMA_VERSION = 2  # 2: falls judged as the metrics define them (evaluation_task)
 MIN_EVAL_SECONDS = 0.5

@@ -28,7 +28,7 @@ from humanoid_gpt.metrics import MetricsAccumulator, step_errors
 from humanoid_gpt.motion.library import MotionLibrary
 from humanoid_gpt.robot.g1 import G1
 from humanoid_gpt.state import KinematicState
-from humanoid_gpt_sim2sim.worlds import MujocoWorlds
+from humanoid_gpt_mujoco.worlds import MujocoWorlds
 
 
 @dataclass

@@ -1,1 +1,0 @@
-"""Native MuJoCo harness (sim2sim) for Humanoid-GPT."""
