@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import atomic_write, contained_path
+from humanoid_gpt.io_utils import atomic_write, contained_path, publish_folder
 from humanoid_gpt.motion.clip import ClipKinematics, MotionClip
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
 
@@ -186,13 +186,7 @@ def write_shard(folder: Path, arrays: dict[str, np.ndarray]) -> dict[str, str]:
             sums[path.name] = file_sha256(path)
         with atomic_write(stage / SUMS, "w") as f:
             json.dump(sums, f, indent=1, sort_keys=True)
-        if folder.exists():  # a corrupt shard being rebuilt: swap it out
-            old = folder.parent / f".{folder.name}.{os.getpid()}.old"
-            os.replace(folder, old)
-            os.replace(stage, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, folder)
+        publish_folder(stage, folder)  # a corrupt shard being rebuilt is swapped out
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
