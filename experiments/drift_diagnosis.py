@@ -18,14 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from evidence_common import CLUSTERS, eval_policy, window_set
+from evidence_common import CLUSTERS, cluster_windows, eval_policy
 
-from humanoid_gpt import settings
 from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy
 from humanoid_gpt.io_utils import write_text_atomic
 from humanoid_gpt.mdp.observations import STUDENT_LAYOUT
 from humanoid_gpt.metrics import TABLE_COLUMNS, metrics_table
-from humanoid_gpt.motion import load_clip
 from humanoid_gpt.robot import load_g1
 from humanoid_gpt_mujoco.evaluate import evaluate
 
@@ -101,12 +99,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     g1 = load_g1()
-    lafan = settings.g1_motions_dir("lafan1")
-    train_names, heldout_names = CLUSTERS[args.cluster]
-    sets = {
-        "train": window_set([load_clip(lafan / f"{n}.csv", g1=g1) for n in train_names], args.train_windows),
-        "held_out": window_set([load_clip(lafan / f"{n}.csv", g1=g1) for n in heldout_names], args.heldout_windows),
-    }
+    sets = cluster_windows(args.cluster, g1, args.train_windows, args.heldout_windows)
     tracking = expert_tracking_config(args.checkpoint)
     results = {}
     for name, parts in HIDDEN.items():

@@ -14,9 +14,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from humanoid_gpt import settings  # noqa: E402
 from humanoid_gpt.io_utils import atomic_write, write_text_atomic  # noqa: E402
 from humanoid_gpt.jobs.distill import run_distill  # noqa: E402
 from humanoid_gpt.metrics import summarize  # noqa: E402
+from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.motion.clip import clip_windows  # noqa: E402
 from humanoid_gpt.runs import latest_checkpoint  # noqa: E402
 from humanoid_gpt.students.dagger import DaggerConfig  # noqa: E402
@@ -39,6 +41,14 @@ CLUSTERS = {
 
 def window_set(clips, count: int, seconds: float = 10.0):
     return [w for c in clips for w in clip_windows(c, seconds, count)]
+
+
+def cluster_windows(cluster: str, g1, train_windows: int, heldout_windows: int) -> dict[str, list]:
+    """10-s windows of a cluster's training clips (``train``) and of its held-out performer's (``held_out``)."""
+    lafan = settings.g1_motions_dir("lafan1")
+    names = dict(zip(("train", "held_out"), CLUSTERS[cluster], strict=True))
+    counts = {"train": train_windows, "held_out": heldout_windows}
+    return {s: window_set([load_clip(lafan / f"{n}.csv", g1=g1) for n in names[s]], counts[s]) for s in names}
 
 
 def learn_with_curves(

@@ -24,14 +24,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from evidence_common import CLUSTERS, eval_policy, save_figure, window_set  # noqa: E402
+from evidence_common import CLUSTERS, cluster_windows, eval_policy, save_figure  # noqa: E402
 
-from humanoid_gpt import settings  # noqa: E402
 from humanoid_gpt.experts.checkpoint import load_checkpoint  # noqa: E402
 from humanoid_gpt.experts.evaluation import expert_tracking_config, load_expert_policy  # noqa: E402
 from humanoid_gpt.io_utils import write_text_atomic  # noqa: E402
 from humanoid_gpt.mdp.config import RandomizationConfig, TrackingConfig  # noqa: E402
-from humanoid_gpt.motion import load_clip  # noqa: E402
 from humanoid_gpt.robot import load_g1  # noqa: E402
 
 SPLITS = ("train", "held_out")
@@ -70,12 +68,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     g1 = load_g1()
-    lafan = settings.g1_motions_dir("lafan1")
-    train_names, heldout_names = CLUSTERS[args.cluster]
-    windows = {
-        "train": window_set([load_clip(lafan / f"{n}.csv", g1=g1) for n in train_names], args.train_windows),
-        "held_out": window_set([load_clip(lafan / f"{n}.csv", g1=g1) for n in heldout_names], args.heldout_windows),
-    }
+    windows = cluster_windows(args.cluster, g1, args.train_windows, args.heldout_windows)
+    heldout_names = CLUSTERS[args.cluster][1]
     out_file = args.out / "checkpoints.json"
     rows = {int(k): v for k, v in json.loads(out_file.read_text()).items()} if out_file.exists() else {}
     num_envs = _num_envs(args.run)

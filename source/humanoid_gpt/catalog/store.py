@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from humanoid_gpt.errors import HGPTError
-from humanoid_gpt.io_utils import atomic_write, contained_path, publish_folder
+from humanoid_gpt.io_utils import atomic_write, contained_path, publish_folder, sha256_file
 from humanoid_gpt.motion.clip import ClipKinematics, MotionClip
 from humanoid_gpt.robot.g1 import G1, G1_KEYPOINT_NAMES
 
@@ -139,14 +139,6 @@ def content_hash(qpos: np.ndarray, fps: float) -> str:
     return h.hexdigest()[:HASH_CHARS]
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # Clip names -------------------------------------------------------------------------------------------------------
 
 
@@ -183,7 +175,7 @@ def write_shard(folder: Path, arrays: dict[str, np.ndarray]) -> dict[str, str]:
                 np.save(f, arrays[name])
                 f.flush()
                 os.fsync(f.fileno())
-            sums[path.name] = file_sha256(path)
+            sums[path.name] = sha256_file(path)
         with atomic_write(stage / SUMS, "w") as f:
             json.dump(sums, f, indent=1, sort_keys=True)
         publish_folder(stage, folder)  # a corrupt shard being rebuilt is swapped out
@@ -211,7 +203,7 @@ def check_shard(folder: Path, expected: dict[str, str] | None = None) -> list[st
         want = (expected or recorded).get(path.name)
         if not path.is_file():
             problems.append(f"{path}: missing")
-        elif file_sha256(path) != want:
+        elif sha256_file(path) != want:
             problems.append(f"{path}: sha256 differs from the recorded one (corrupt)")
     return problems
 

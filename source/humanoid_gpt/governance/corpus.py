@@ -50,7 +50,6 @@ from humanoid_gpt.catalog.store import (
     CorpusIndex,
     check_shard,
     content_hash,
-    file_sha256,
     manifest_schema,
     shard_digest,
     warp_name,
@@ -60,7 +59,7 @@ from humanoid_gpt.errors import HGPTError
 from humanoid_gpt.governance.corpus_config import REPORT, SPLITS, CorpusConfig, SplitConfig, load_corpus_config
 from humanoid_gpt.governance.corpus_units import UNITS, UnitTask, plan_units, read_unit_meta, run_unit, unit_intact
 from humanoid_gpt.governance.filter_decision import FilterDecision, Reason
-from humanoid_gpt.io_utils import atomic_write, write_text_atomic
+from humanoid_gpt.io_utils import atomic_write, sha256_file, write_text_atomic
 from humanoid_gpt.runs import config_hash
 
 # The build --------------------------------------------------------------------------------------------------------
@@ -489,7 +488,7 @@ def assemble(
     files_ok = previous is not None and previous.data.get("build_id") == build_id and written == 0
     if files_ok:
         recorded = previous.data.get("files", {})
-        files_ok = all((out / f).is_file() and file_sha256(out / f) == h for f, h in recorded.items())
+        files_ok = all((out / f).is_file() and sha256_file(out / f) == h for f, h in recorded.items())
     if files_ok:  # nothing changed and every file is whole: a rerun writes nothing
         summary.up_to_date = True
         summary.shards_reused = reused
@@ -528,7 +527,7 @@ def assemble(
             }
             for s in plan
         ],
-        "files": {p.name: file_sha256(p) for p in (manifest_path, report_path, *card_files)},
+        "files": {p.name: sha256_file(p) for p in (manifest_path, report_path, *card_files)},
         "sources": [{"name": s.name, "path": s.path, "format": s.format, "licence": s.licence} for s in cfg.sources],
         "config": {
             "filters": cfg.filters.as_dict(),
@@ -595,7 +594,7 @@ def verify_corpus(folder: str | Path) -> list[str]:
     problems = index.verify()
     for name, digest in index.data.get("files", {}).items():
         path = Path(folder) / name
-        if not path.is_file() or file_sha256(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             problems.append(f"{path}: missing or changed since the build")
     return problems
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_gpt.catalog.store import clips_arrays, content_hash, file_sha256, warp_name
+from humanoid_gpt.catalog.store import clips_arrays, content_hash, warp_name
 from humanoid_gpt.errors import ConfigError, HGPTError
 from humanoid_gpt.governance.corpus_config import FORMATS, CorpusConfig, SourceConfig
 from humanoid_gpt.governance.filter import analyse_clip
 from humanoid_gpt.governance.filter_config import FilterConfig
 from humanoid_gpt.governance.warp import WarpConfig, warp_clip
-from humanoid_gpt.io_utils import atomic_write, glob_files
+from humanoid_gpt.io_utils import atomic_write, glob_files, sha256_file
 from humanoid_gpt.runs import config_hash
 
 UNIT_VERSION = 1
@@ -113,7 +113,7 @@ def plan_units(config: CorpusConfig, progress: bool = False) -> list[UnitTask]:
 
         all_files = tqdm(all_files, desc="hashing sources", unit="file", leave=False)
     for order, (source, path, name) in enumerate(all_files):
-        sha = file_sha256(path)
+        sha = sha256_file(path)
         labels = source.labels_for(path.stem)
         key = config_hash(
             {"unit_version": UNIT_VERSION, "robot": robot, "sha256": sha, "format": source.format},
