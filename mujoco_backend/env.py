@@ -19,7 +19,7 @@ from humanoid_gpt import rotations as R
 from humanoid_gpt.mdp import observations as O
 from humanoid_gpt.mdp.actions import joint_targets
 from humanoid_gpt.mdp.config import RobotTensors, TrackingConfig, check_library
-from humanoid_gpt.mdp.randomization import push_velocity, sample_env_params
+from humanoid_gpt.mdp.randomization import next_push_interval, push_velocity, sample_env_params
 from humanoid_gpt.mdp.reset import ReferenceClock
 from humanoid_gpt.mdp.rewards import TrackingStep, compute_rewards
 from humanoid_gpt.mdp.sampling import StartSampler
@@ -252,8 +252,7 @@ class MujocoTrackingEnv(VecEnv):
         due = (self.push_timer <= 0).nonzero().flatten()
         if len(due):
             self.worlds.add_root_velocity(due.numpy(), push_velocity(self.dr, len(due), self.generator).numpy())
-            lo, hi = self.dr.push_interval
-            self.push_timer[due] = lo + (hi - lo) * torch.rand(len(due), generator=self.generator).double().float()
+            self.push_timer[due] = next_push_interval(self.dr, len(due), self.generator)
 
     # Exact resume ----------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from isaaclab.managers import EventTermCfg as EventTerm
 from isaaclab.managers import ObservationGroupCfg as ObsGroup
 from isaaclab.managers import ObservationTermCfg as ObsTerm
 from isaaclab.managers import RewardTermCfg as RewTerm
-from isaaclab.managers import SceneEntityCfg
 from isaaclab.managers import TerminationTermCfg as DoneTerm
 from isaaclab.scene import InteractiveSceneCfg
 from isaaclab.sim import SimulationCfg
@@ -141,9 +140,7 @@ def make_tracking_env_cfg(
     cfg.episode_length_s = tracking.episode_seconds
     cfg.commands.motion = mdp.MotionReferenceCommandCfg(motion_files=list(motion_files), tracking=tracking)
     dr = tracking.randomization
-    cfg.actions.joint_pos = mdp.TrackingJointActionCfg(
-        joint_names=list(g1.joint_names), latency_steps=tuple(dr.latency_steps) if dr.latency else (0, 0)
-    )
+    cfg.actions.joint_pos = mdp.TrackingJointActionCfg(joint_names=list(g1.joint_names), randomization=dr)
     funcs = {
         "policy": mdp.privileged_obs,
         "critic": mdp.privileged_obs,
@@ -163,48 +160,19 @@ def make_tracking_env_cfg(
 
 
 def _add_randomization_events(events: EventsCfg, dr: RandomizationConfig) -> None:
-    """Friction, torso mass, PD gains and pushes through Isaac Lab's own event terms, same ranges as the core."""
-    robot = SceneEntityCfg("robot")
+    """Friction, torso mass, PD gains and pushes: the core draws them (``humanoid_gpt.mdp.randomization``), these
+    terms only write the draws into the simulation (``humanoid_gpt_tasks.mdp.events``)."""
+    params = {"dr": dr}
     if dr.friction:
-        events.friction = EventTerm(
-            func=isaac_mdp.randomize_rigid_body_material,
-            mode="startup",
-            params={
-                "asset_cfg": SceneEntityCfg("robot", body_names=".*"),
-                "static_friction_range": dr.friction_range,
-                "dynamic_friction_range": dr.friction_range,
-                "restitution_range": (0.0, 0.0),
-                "num_buckets": 64,
-            },
-        )
+        events.friction = EventTerm(func=mdp.scale_friction, mode="startup", params=params)
     if dr.mass:
-        events.torso_mass = EventTerm(
-            func=isaac_mdp.randomize_rigid_body_mass,
-            mode="startup",
-            params={
-                "asset_cfg": SceneEntityCfg("robot", body_names="torso_link"),
-                "mass_distribution_params": dr.torso_mass_offset,
-                "operation": "add",
-            },
-        )
+        events.torso_mass = EventTerm(func=mdp.add_torso_mass, mode="startup", params=params)
     if dr.gains:
-        events.gains = EventTerm(
-            func=isaac_mdp.randomize_actuator_gains,
-            mode="startup",
-            params={
-                "asset_cfg": robot,
-                "stiffness_distribution_params": dr.gain_scale,
-                "damping_distribution_params": dr.gain_scale,
-                "operation": "scale",
-            },
-        )
+        events.gains = EventTerm(func=mdp.scale_pd_gains, mode="startup", params=params)
     if dr.push:
-        lo, hi = dr.push_velocity
+        # Every control step; the term keeps the core's per-env push timers.
         events.push = EventTerm(
-            func=isaac_mdp.push_by_setting_velocity,
-            mode="interval",
-            interval_range_s=dr.push_interval,
-            params={"velocity_range": {"x": (lo, hi), "y": (lo, hi)}},
+            func=mdp.push_root, mode="interval", interval_range_s=(0.0, 0.0), is_global_time=True, params=params
         )
 
 

@@ -193,15 +193,27 @@ def test_backends_agree(isaac_env, walk_path, g1):
 
 
 def test_randomization_events_apply(simulation, walk_path):
-    """Friction, torso mass, gains and pushes go through Isaac Lab's own events, with the core's ranges."""
+    """Friction, torso mass, gains and pushes: the core's draws, written by the event adapters, in the core's ranges."""
+    from humanoid_gpt_tasks.mdp import shape_friction
+    from humanoid_gpt_tasks.mdp.events import core_draws
+
     dr = RandomizationConfig(latency=True)
     with tracking_env(walk_path, TRACKING, num_envs=1) as env:
         nominal = env.scene["robot"]
         torso = nominal.find_bodies("torso_link")[0][0]
         base_mass = float(nominal.data.body_mass.torch[0, torso])
         base_kp = float(nominal.data.joint_stiffness.torch[0, 0])
+        base_friction = shape_friction(env)[0]
     with tracking_env(walk_path, TrackingConfig(randomization=dr), num_envs=4, groups=("policy",)) as env:
         robot = env.scene["robot"]
+        ratio = shape_friction(env)[:, base_friction > 0] / base_friction[base_friction > 0]  # (envs, shapes)
+        multiplier = ratio[:, 0]
+        torch.testing.assert_close(ratio, multiplier[:, None].expand_as(ratio), atol=1e-5, rtol=0)  # one per env
+        assert multiplier.std() > 0
+        assert (multiplier >= dr.friction_range[0] - 1e-5).all() and (multiplier <= dr.friction_range[1] + 1e-5).all()
+        drawn = core_draws(env, dr)[0]  # the core decides: friction and latency are its draws
+        torch.testing.assert_close(multiplier, drawn.friction, atol=1e-5, rtol=0)
+        assert torch.equal(env.action_manager.get_term("joint_pos")._delay.cpu(), drawn.latency_steps)
         offsets = robot.data.body_mass.torch[:, torso] - base_mass
         assert offsets.std() > 0
         assert (offsets >= dr.torso_mass_offset[0] - 1e-4).all() and (offsets <= dr.torso_mass_offset[1] + 1e-4).all()

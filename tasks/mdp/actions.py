@@ -1,4 +1,4 @@
-"""The tracking action: PD targets from the core's action map, with optional per-env latency and
+"""The tracking action: PD targets from the core's action map, with optional per-env latency (the core's draws) and
 reference-relative offsets (the same maths as the MuJoCo backend)."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from isaaclab.managers import ActionTerm, ActionTermCfg
 from isaaclab.utils import configclass
 
 from humanoid_gpt.mdp.actions import joint_targets
+from humanoid_gpt.mdp.config import RandomizationConfig
+from humanoid_gpt_tasks.mdp.events import core_draws
 
 
 class TrackingJointAction(ActionTerm):
@@ -21,9 +23,13 @@ class TrackingJointAction(ActionTerm):
         n, j = self.num_envs, self.action_dim
         self._raw = torch.zeros(n, j, device=self.device)
         self._targets = torch.zeros(n, j, device=self.device)
-        lo, hi = cfg.latency_steps
-        self._delay = torch.randint(lo, hi + 1, (n,), device=self.device)
-        self._history = torch.zeros(hi + 1, n, j, device=self.device)
+        dr = cfg.randomization
+        if dr is not None and dr.latency:
+            self._delay = core_draws(env, dr)[0].latency_steps.to(self.device)
+            self._history = torch.zeros(dr.latency_steps[1] + 1, n, j, device=self.device)
+        else:
+            self._delay = torch.zeros(n, dtype=torch.long, device=self.device)
+            self._history = torch.zeros(1, n, j, device=self.device)
 
     @property
     def command(self):
@@ -67,4 +73,4 @@ class TrackingJointActionCfg(ActionTermCfg):
     asset_name: str = "robot"
     command_name: str = "motion"
     joint_names: list[str] = MISSING
-    latency_steps: tuple[int, int] = (0, 0)
+    randomization: RandomizationConfig | None = None  # per-env latency from the core's draws when ``latency`` is on

@@ -1,5 +1,10 @@
-"""Per-environment domain-randomization parameters, sampled once here; each backend applies them its own way
-(model copies in MuJoCo, events in Isaac Lab)."""
+"""Domain randomization, sampled once here; each backend applies the draws and draws nothing itself.
+
+``sample_env_params`` decides every per-env parameter (friction multiplier, torso mass offset, kp and kd scales,
+latency, first push interval), ``push_velocity`` and ``next_push_interval`` the pushes. The MuJoCo backend writes them
+into per-env model copies (``MujocoWorlds.randomize``) and its push timers; Isaac Lab's event terms
+(``humanoid_gpt_tasks.mdp.events``) are thin adapters that write the same draws through the asset APIs.
+Given a generator seeded alike, both backends get the same per-env parameters."""
 
 from __future__ import annotations
 
@@ -40,6 +45,11 @@ def sample_env_params(cfg: RandomizationConfig, n: int, generator: torch.Generat
         ),
         push_interval=_uniform(*cfg.push_interval, n, generator) if cfg.push else torch.full((n,), float("inf")),
     )
+
+
+def next_push_interval(cfg: RandomizationConfig, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(n,) s until the next push of ``n`` envs that were just pushed."""
+    return _uniform(*cfg.push_interval, n, generator)
 
 
 def push_velocity(cfg: RandomizationConfig, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
