@@ -88,7 +88,21 @@ def learn_with_curves(
         )
         print(curves[-1], flush=True)
         write_text_atomic(curves_path, json.dumps(curves, indent=1))
+        prune_round_checkpoints(runner)
     return curves
+
+
+def prune_round_checkpoints(runner) -> None:
+    """rsl_rl saves a checkpoint at the end of every ``learn()`` call, so rounds of 10 iterations leave one per round
+    (8 MB each: 1.7 GB for a 2,000-iteration run). Keep the multiples of ``save_interval`` and the latest, which resume
+    needs."""
+    if runner.logger.log_dir is None:
+        return
+    found = {int(p.stem.removeprefix("model_")): p for p in Path(runner.logger.log_dir).glob("model_*.pt")}
+    latest, every = max(found, default=None), runner.cfg["save_interval"]
+    for iteration, path in found.items():
+        if iteration != latest and iteration % every:
+            path.unlink()
 
 
 def action_std(runner) -> float | None:
