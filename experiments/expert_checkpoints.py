@@ -63,6 +63,7 @@ def main() -> None:
     p.add_argument("--every", type=int, default=600, help="score every N-th iteration's checkpoint, and the last")
     p.add_argument("--train-windows", type=int, default=4)
     p.add_argument("--heldout-windows", type=int, default=8)
+    p.add_argument("--num-envs", type=int, default=256, help="the run's env count (expert_ablation.py --num-envs)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
@@ -72,7 +73,7 @@ def main() -> None:
     heldout_names = CLUSTERS[args.cluster][1]
     out_file = args.out / "checkpoints.json"
     rows = {int(k): v for k, v in json.loads(out_file.read_text()).items()} if out_file.exists() else {}
-    num_envs = _num_envs(args.run)
+    num_envs = _num_envs(args.run, args.num_envs)
     for iteration, path in checkpoints(args.run, args.every).items():
         if iteration in rows:
             continue
@@ -84,13 +85,16 @@ def main() -> None:
     write_report(args, rows, heldout_names)
 
 
-def _num_envs(run: Path) -> int:
-    """The run's env count, from its result or the first learning-curve round (samples / iterations)."""
+def _num_envs(run: Path, given: int) -> int:
+    """The run's env count: from its result once it has one (samples / iterations / steps), else ``given``."""
     result = run / "result.json"
-    if result.exists():
-        r = json.loads(result.read_text())
-        return int(r["samples"] // (r["iterations"] * r["config"]["ppo"]["num_steps_per_env"]))
-    return 256  # expert_ablation.py's default, the only one its runs use without a result yet
+    if not result.exists():
+        return given
+    r = json.loads(result.read_text())
+    found = int(r["samples"] // (r["iterations"] * r["config"]["ppo"]["num_steps_per_env"]))
+    if found != given:
+        raise SystemExit(f"{result}: the run used {found} envs, not --num-envs {given}")
+    return found
 
 
 def write_report(args, rows: dict[int, dict], heldout_names: list[str]) -> None:

@@ -78,6 +78,9 @@ def test_teacher_maps_are_checked_before_any_rollout(twist2_file, holosoma_file,
     teachers.write_text(f"jump: {twist2_file}\n")
     with pytest.raises(ConfigError, match=r"teachers.yaml: cluster 'jump' is not in the manifest"):
         run_distill(DistillRun(teacher_map=teachers), g1, manifest=manifest)
+    teachers.write_text("walk: {path: policy.onnx}\n")
+    with pytest.raises(ConfigError, match=r"teachers.yaml: cluster walk: .* is not a tracker file's path"):
+        run_distill(DistillRun(teacher_map=teachers), g1, manifest=manifest)
     teachers.write_text("walk: missing.onnx\n")
     with pytest.raises(ConfigError, match=r"teachers.yaml: cluster walk: no tracker file at .*missing.onnx"):
         run_distill(DistillRun(teacher_map=teachers), g1, manifest=manifest)

@@ -1,8 +1,8 @@
 """``hgpt distill`` with its teachers read: other labs' tracker files (``--teacher``, ``--teacher-map``) are read here,
 through the deploy stage (layout, actuation and task settings), and handed to
-:func:`humanoid_gpt.students.distill.distill`. The
-reading lives with the callers because deploy imports students: students never import deploy. Every entry point that
-distils (the CLI, the main job, ``scripts/distill.py``, the evidence scripts) comes through :func:`run_distill`."""
+:func:`humanoid_gpt.students.distill.distill`. The reading lives with the callers because deploy imports students:
+students never import deploy. Every entry point that distils (the CLI, the main job, ``scripts/distill.py``, the
+evidence scripts) comes through :func:`run_distill`."""
 
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def teacher_map(path: Path, manifest: ClusterManifest) -> dict[str, Path]:
         if cluster not in manifest.clusters:
             known = ", ".join(sorted(manifest.clusters)[:8])
             raise ConfigError(f"{path}: cluster {cluster!r} is not in the manifest (its clusters: {known}, ...)")
-        target = Path(str(file)).expanduser()
+        if not isinstance(file, str) or not file:
+            raise ConfigError(f"{path}: cluster {cluster}: {file!r} is not a tracker file's path (000: policy.onnx)")
+        target = Path(file).expanduser()
         target = target if target.is_absolute() else path.parent / target
         if not target.is_file():
             raise ConfigError(

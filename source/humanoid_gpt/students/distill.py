@@ -193,8 +193,9 @@ def distill(
     on_iteration: Callable[[int, dict], None] | None = None,
     foreign: ForeignTeachers | None = None,
 ) -> Path:
-    """Train (or resume) a student on the registry's retained experts, or on ``foreign`` (``run.teacher`` as the
-    caller read it: :func:`humanoid_gpt.jobs.distill.run_distill` does), on ``backend`` (default: ``run.backend``);
+    """Train (or resume) a student on the registry's retained experts, or on ``foreign`` (``run.teacher`` /
+    ``run.teacher_map`` as the caller read them: :func:`humanoid_gpt.jobs.distill.run_distill` does), on ``backend``
+    (default: ``run.backend``);
     returns the run folder. ``on_iteration`` receives each iteration's statistics (default: a progress line)."""
     cfg = student_config(run)  # before any clip is loaded
     check_teachers(run)
@@ -208,9 +209,9 @@ def distill(
     if resume_from is not None:
         print(f"continuing {folder} from {resume_from.name}", flush=True)
     rank = init_distributed(plan.device)
+    actuated = foreign.setup.g1 if foreign is not None else g1  # the robot the student acts on, and records
     if foreign is not None:
         # The rollouts run with the teacher's actuation, so its labels are actions of this env.
-        actuated = foreign.setup.g1
         if backend is not None and getattr(getattr(backend, "g1", None), "actuation", None) != actuated.actuation:
             raise ConfigError("a foreign teacher needs the MuJoCo backend built with its actuation; pass no backend")
         backend = load_backend("mujoco", g1=actuated, threads=run.threads)
@@ -232,7 +233,6 @@ def distill(
                 g1,
                 run.dagger.max_resident_teachers,
             )
-        actuated = foreign.setup.g1 if foreign is not None else g1
         meta = {
             **student_meta(cfg, actuated, plan.tracking.to_dict()),
             "teachers": {c: str(p) for c, p in zip(plan.clusters, teachers.checkpoints, strict=True)},
